@@ -1,0 +1,1 @@
+//! Scanning grade files and writing heatmap summaries.

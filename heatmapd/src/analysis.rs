@@ -1,0 +1,1 @@
+//! Derivative, percent change and trend lines of heatmap rows.

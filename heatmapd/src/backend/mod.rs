@@ -1,0 +1,1 @@
+//! Clients of inference servers: Ollama and OpenAI-compatible APIs.

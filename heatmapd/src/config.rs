@@ -1,0 +1,1 @@
+//! Workspace settings (`settings.json`) and the temperature axis.

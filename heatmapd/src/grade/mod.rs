@@ -1,0 +1,1 @@
+//! Grading answers: exact match, whole-word match and an LLM judge.

@@ -1,0 +1,1 @@
+//! The local socket server that answers heatmapctl.

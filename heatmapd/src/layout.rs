@@ -1,0 +1,1 @@
+//! Names and paths of answer files, and atomic file writes.

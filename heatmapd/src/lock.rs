@@ -1,0 +1,1 @@
+//! Single-instance lock on the PID file.

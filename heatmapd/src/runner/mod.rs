@@ -1,0 +1,1 @@
+//! Scheduling work items onto backends.

@@ -1,0 +1,1 @@
+//! The SQLite job queue.

@@ -1,0 +1,1 @@
+//! Watching `output/` and refreshing the live heatmap.
