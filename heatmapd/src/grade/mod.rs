@@ -1,1 +1,8 @@
-//! Grading answers: exact match, whole-word match and an LLM judge.
+//! Grading answers: exact match, whole-word match and an LLM judge, and the
+//! grade files (`<answer stem>_eval.json`) they write.
+
+pub mod judge;
+pub mod matching;
+pub mod record;
+
+pub use record::GradeRecord;

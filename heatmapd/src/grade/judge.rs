@@ -1,0 +1,1 @@
+//! Asking an evaluator model to judge answers.
