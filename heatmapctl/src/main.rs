@@ -3,6 +3,8 @@
 mod cli;
 mod client;
 mod cmd;
+#[cfg(all(test, unix))]
+mod e2e_tests;
 mod exit;
 mod output;
 mod parse;

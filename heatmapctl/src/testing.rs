@@ -1,4 +1,5 @@
-//! Test doubles: a scripted connection, captured output and sample responses.
+//! Test doubles: a scripted connection, captured output, sample responses
+//! and a mock heatmapd that speaks the real protocol on a Unix socket.
 
 use std::collections::VecDeque;
 
@@ -145,5 +146,70 @@ pub fn sample_report() -> AggregateReport {
                 },
             ],
         },
+    }
+}
+
+/// A mock heatmapd on a Unix socket in a temporary folder.
+///
+/// It replies to each request, the handshake included, with the frames that
+/// `reply` returns for it, and sends nothing when that list is empty.
+#[cfg(unix)]
+pub struct MockDaemon {
+    /// Path of the socket.
+    pub socket: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[cfg(unix)]
+impl MockDaemon {
+    pub fn start(reply: fn(&Request) -> Vec<Response>) -> MockDaemon {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("heatmapd.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let task = tokio::spawn(async move {
+            // Connections live in this set, so aborting the task closes them too.
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                connections.spawn(serve(stream, reply));
+            }
+        });
+        MockDaemon {
+            socket,
+            _dir: dir,
+            task,
+        }
+    }
+}
+
+#[cfg(unix)]
+impl Drop for MockDaemon {
+    /// Stops listening and closes every connection.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[cfg(unix)]
+async fn serve(mut stream: tokio::net::UnixStream, reply: fn(&Request) -> Vec<Response>) {
+    use heatmap_proto::{read_frame, write_frame};
+
+    while let Ok(request) = read_frame::<_, Request>(&mut stream).await {
+        for response in reply(&request) {
+            if write_frame(&mut stream, &response).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Returns the handshake reply of a daemon of this protocol version.
+pub fn hello() -> Response {
+    Response::Hello {
+        protocol_version: heatmap_proto::PROTOCOL_VERSION,
+        daemon_version: "0.0.0-mock".into(),
     }
 }
