@@ -1,0 +1,238 @@
+//! Lookup of the known fields of a grade object in one pass over its keys.
+
+use serde_json::{Map, Value};
+
+/// A field name that grade files use, matched without regard to ASCII case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub(crate) enum Field {
+    Accuracy,
+    Acc,
+    Score,
+    AccuracyScore,
+    AccuracyPct,
+    AccuracyPercent,
+    AccuracyPercentage,
+    Percent,
+    Percentage,
+    Pct,
+    Correct,
+    IsCorrect,
+    Passed,
+    Pass,
+    Label,
+    Verdict,
+    Judgment,
+    Judgement,
+    Result,
+    Grade,
+    Evaluation,
+    Assessment,
+    Outcome,
+    Category,
+    NumCorrect,
+    NCorrect,
+    CorrectCount,
+    Total,
+    NumTotal,
+    NTotal,
+    TotalCount,
+    Count,
+    NumQuestions,
+    Results,
+    Scores,
+    Outcomes,
+    Grades,
+    Evaluations,
+    Model,
+    Temperature,
+    Temp,
+    PromptId,
+    Id,
+    QuestionId,
+}
+
+/// Every field with its name, in the order of [`Field`]'s discriminants.
+const NAMES: [(Field, &str); 44] = [
+    (Field::Accuracy, "accuracy"),
+    (Field::Acc, "acc"),
+    (Field::Score, "score"),
+    (Field::AccuracyScore, "accuracy_score"),
+    (Field::AccuracyPct, "accuracy_pct"),
+    (Field::AccuracyPercent, "accuracy_percent"),
+    (Field::AccuracyPercentage, "accuracy_percentage"),
+    (Field::Percent, "percent"),
+    (Field::Percentage, "percentage"),
+    (Field::Pct, "pct"),
+    (Field::Correct, "correct"),
+    (Field::IsCorrect, "is_correct"),
+    (Field::Passed, "passed"),
+    (Field::Pass, "pass"),
+    (Field::Label, "label"),
+    (Field::Verdict, "verdict"),
+    (Field::Judgment, "judgment"),
+    (Field::Judgement, "judgement"),
+    (Field::Result, "result"),
+    (Field::Grade, "grade"),
+    (Field::Evaluation, "evaluation"),
+    (Field::Assessment, "assessment"),
+    (Field::Outcome, "outcome"),
+    (Field::Category, "category"),
+    (Field::NumCorrect, "num_correct"),
+    (Field::NCorrect, "n_correct"),
+    (Field::CorrectCount, "correct_count"),
+    (Field::Total, "total"),
+    (Field::NumTotal, "num_total"),
+    (Field::NTotal, "n_total"),
+    (Field::TotalCount, "total_count"),
+    (Field::Count, "count"),
+    (Field::NumQuestions, "num_questions"),
+    (Field::Results, "results"),
+    (Field::Scores, "scores"),
+    (Field::Outcomes, "outcomes"),
+    (Field::Grades, "grades"),
+    (Field::Evaluations, "evaluations"),
+    (Field::Model, "model"),
+    (Field::Temperature, "temperature"),
+    (Field::Temp, "temp"),
+    (Field::PromptId, "prompt_id"),
+    (Field::Id, "id"),
+    (Field::QuestionId, "question_id"),
+];
+
+/// Numeric accuracy fields, in order of preference.
+pub(crate) const NUMERIC: [Field; 10] = [
+    Field::Accuracy,
+    Field::Acc,
+    Field::Score,
+    Field::AccuracyScore,
+    Field::AccuracyPct,
+    Field::AccuracyPercent,
+    Field::AccuracyPercentage,
+    Field::Percent,
+    Field::Percentage,
+    Field::Pct,
+];
+
+/// Boolean fields that say whether the answer is correct.
+pub(crate) const BOOLEAN: [Field; 4] =
+    [Field::Correct, Field::IsCorrect, Field::Passed, Field::Pass];
+
+/// Fields that may hold a verdict word. `category` comes last because our
+/// graders use it for the prompt's topic.
+pub(crate) const LABEL: [Field; 10] = [
+    Field::Label,
+    Field::Verdict,
+    Field::Judgment,
+    Field::Judgement,
+    Field::Result,
+    Field::Grade,
+    Field::Evaluation,
+    Field::Assessment,
+    Field::Outcome,
+    Field::Category,
+];
+
+/// Fields that count correct answers.
+pub(crate) const COUNT_CORRECT: [Field; 4] = [
+    Field::Correct,
+    Field::NumCorrect,
+    Field::NCorrect,
+    Field::CorrectCount,
+];
+
+/// Fields that count all answers.
+pub(crate) const COUNT_TOTAL: [Field; 6] = [
+    Field::Total,
+    Field::NumTotal,
+    Field::NTotal,
+    Field::TotalCount,
+    Field::Count,
+    Field::NumQuestions,
+];
+
+/// Fields that hold a list of per-answer results.
+pub(crate) const LIST: [Field; 5] = [
+    Field::Results,
+    Field::Scores,
+    Field::Outcomes,
+    Field::Grades,
+    Field::Evaluations,
+];
+
+/// The values of the known fields of one grade object.
+pub(crate) struct GradeFields<'a> {
+    slots: [Option<&'a Value>; NAMES.len()],
+}
+
+impl<'a> GradeFields<'a> {
+    /// Collects the known fields of `object`; when a name appears in two
+    /// spellings (`Accuracy` and `accuracy`), the first one wins.
+    pub(crate) fn collect(object: &'a Map<String, Value>) -> Self {
+        let mut slots = [None; NAMES.len()];
+        for (key, value) in object {
+            if let Some(field) = lookup(key) {
+                let slot = &mut slots[field as usize];
+                if slot.is_none() {
+                    *slot = Some(value);
+                }
+            }
+        }
+        GradeFields { slots }
+    }
+
+    /// Returns the value of `field`, if the object has it.
+    pub(crate) fn get(&self, field: Field) -> Option<&'a Value> {
+        self.slots[field as usize]
+    }
+
+    /// Returns the first of `fields` that is present and not `null`.
+    pub(crate) fn first_of(&self, fields: &[Field]) -> Option<(Field, &'a Value)> {
+        fields
+            .iter()
+            .find_map(|&field| self.get(field).filter(|v| !v.is_null()).map(|v| (field, v)))
+    }
+}
+
+/// Returns the field a key names, if it is a known one.
+fn lookup(key: &str) -> Option<Field> {
+    if key.len() > 20 {
+        return None;
+    }
+    NAMES
+        .iter()
+        .find(|(_, name)| name.len() == key.len() && name.eq_ignore_ascii_case(key))
+        .map(|&(field, _)| field)
+}
+
+/// Returns the name of a field as written in [`NAMES`].
+pub(crate) fn name(field: Field) -> &'static str {
+    NAMES[field as usize].1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_discriminants() {
+        for (index, (field, _)) in NAMES.iter().enumerate() {
+            assert_eq!(*field as usize, index, "{field:?}");
+        }
+    }
+
+    #[test]
+    fn keys_match_without_case() {
+        assert_eq!(lookup("Accuracy"), Some(Field::Accuracy));
+        assert_eq!(lookup("PROMPT_ID"), Some(Field::PromptId));
+        assert_eq!(lookup("accuracy_"), None);
+        assert_eq!(lookup("justification"), None);
+    }
+
+    #[test]
+    fn first_spelling_wins() {
+        let value: Value = serde_json::json!({"Accuracy": 0.5, "accuracy": 0.9});
+        let fields = GradeFields::collect(value.as_object().unwrap());
+        assert_eq!(fields.get(Field::Accuracy), Some(&serde_json::json!(0.5)));
+    }
+}
