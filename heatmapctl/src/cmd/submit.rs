@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use heatmap_proto::{BackendKind, JobSpec, Request, Response};
+use heatmap_proto::{BackendKind, JobSpec, JobSummary, Request, Response};
 
 use crate::cli::SubmitArgs;
 use crate::client::{self, Transport};
@@ -141,19 +141,35 @@ pub async fn run<T: Transport>(
     if output.json {
         return Ok(());
     }
-    output.line(format!(
-        "queued job {}: {} x {} temperatures x {} prompts = {} items",
-        summary.id,
-        plural(summary.models.len(), "model"),
-        summary.temperatures.len(),
-        summary.prompts,
-        summary.counts.total
-    ))?;
+    output.line(queued_line(summary))?;
     output.line(format!(
         "follow it with: {} follow {}",
         output.program, summary.id
     ))?;
     Ok(())
+}
+
+/// Describes a queued job, e.g. `queued job 7: 2 models x 3 temperatures x 10 prompts = 60 items`.
+///
+/// The summary carries no repeat count, so it is inferred from the item total.
+fn queued_line(summary: &JobSummary) -> String {
+    let cells = summary.models.len() as u64 * summary.temperatures.len() as u64 * summary.prompts;
+    let total = summary.counts.total;
+    let repeats = match cells {
+        0 => String::new(),
+        _ if total > cells && total.is_multiple_of(cells) => {
+            format!(" x {} repeats", total / cells)
+        }
+        _ => String::new(),
+    };
+    format!(
+        "queued job {}: {} x {} x {}{repeats} = {}",
+        summary.id,
+        plural(summary.models.len(), "model"),
+        plural(summary.temperatures.len(), "temperature"),
+        plural(summary.prompts as usize, "prompt"),
+        plural(total as usize, "item"),
+    )
 }
 
 fn plural(count: usize, noun: &str) -> String {
@@ -178,6 +194,25 @@ mod tests {
             Command::Submit(args) => args,
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn queued_line_counts() {
+        let mut summary = crate::testing::sample_summary(7, heatmap_proto::JobState::Queued);
+        let expected = "queued job 7: 2 models x 3 temperatures x 10 prompts = 60 items";
+        assert_eq!(queued_line(&summary), expected);
+        summary.counts.total = 180;
+        let expected =
+            "queued job 7: 2 models x 3 temperatures x 10 prompts x 3 repeats = 180 items";
+        assert_eq!(queued_line(&summary), expected);
+        summary.models.truncate(1);
+        summary.temperatures.truncate(1);
+        summary.prompts = 1;
+        summary.counts.total = 1;
+        assert_eq!(
+            queued_line(&summary),
+            "queued job 7: 1 model x 1 temperature x 1 prompt = 1 item"
+        );
     }
 
     #[test]
