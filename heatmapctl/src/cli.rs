@@ -129,9 +129,9 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens: Option<u32>,
 
-    /// Requests in flight per server URL
-    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub parallel: u32,
+    /// Requests in flight per server URL [default: 1, or one per model with --crunch]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: Option<u32>,
 
     /// Crunch Mode: run one lane per model in parallel
     #[arg(long)]
@@ -211,7 +211,7 @@ mod tests {
             panic!("not submit")
         };
         assert_eq!(args.repeats, 1);
-        assert_eq!(args.parallel, 1);
+        assert_eq!(args.parallel, None);
         assert_eq!(args.grade, GradeMode::Exact);
         assert_eq!(args.mode, ModeArg::Chat);
         assert!(!args.wait);

@@ -89,7 +89,8 @@ pub struct JobSpec {
     pub seed: Option<u64>,
     /// Maximum number of tokens generated per answer.
     pub max_tokens: Option<u32>,
-    /// Requests in flight per server URL.
+    /// Requests in flight per server URL; 0 lets the daemon choose (one, or
+    /// one per model in Crunch Mode).
     pub parallel: u32,
     /// Runs one lane per model in parallel (Crunch Mode).
     pub crunch: bool,

@@ -90,7 +90,8 @@ pub fn build_spec(
         repeats: args.repeats,
         seed: args.seed,
         max_tokens: args.max_tokens,
-        parallel: args.parallel,
+        // Zero lets the daemon choose: one request at a time, or one per model in Crunch Mode.
+        parallel: args.parallel.unwrap_or(0),
         crunch: args.crunch,
         mode: args.mode.into(),
         template,
