@@ -24,9 +24,11 @@
 //! # }
 //! ```
 
+mod base_url;
 mod client;
 mod decode;
 mod error;
+mod failure;
 mod lines;
 mod ollama;
 mod openai;
