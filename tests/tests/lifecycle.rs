@@ -1,0 +1,167 @@
+//! Job and daemon lifecycle: cancel and resume, the single-instance lock, and
+//! heatmapctl without a daemon.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{EXIT_TIMEOUT, ItemKey, Workspace, case_for, numbered_prompts, request_key, wait_for};
+use heatmap_tests::fake::{FakeConfig, FakeReply, FakeServer, WRONG_ANSWER};
+use serde_json::Value;
+
+const ALPHA: &str = "alpha";
+const BETA: &str = "beta";
+
+#[test]
+fn cancel_resume_answers_once() {
+    let workspace = Workspace::new();
+    let cases = numbered_prompts(6);
+    workspace.write_prompts(&cases);
+    let models = [ALPHA, BETA];
+    let temperatures = [0.0, 1.0];
+    let script_cases = cases.clone();
+    let config = FakeConfig::new(models, move |request| {
+        match case_for(&script_cases, &request.prompt) {
+            Some(case) => FakeReply::text(&case.answer),
+            None => FakeReply::text(WRONG_ANSWER),
+        }
+    });
+    let fake = FakeServer::start_blocking(config.delay(Duration::from_millis(40)));
+    let daemon = workspace.start_daemon(&["--no-watch"]);
+
+    let job = workspace.submit_job(&fake, &models, "0,1");
+    workspace.wait_items_done(&daemon, 4);
+    workspace
+        .ctl(&["cancel", &job.to_string()])
+        .assert_success();
+    workspace.wait_job_state(&daemon, job, "cancelled");
+    wait_for(
+        "requests in flight at the cancel to end",
+        EXIT_TIMEOUT,
+        || (fake.in_flight() == 0).then_some(()),
+    );
+
+    // Let the daemon record what ended with the cancel; after that nothing
+    // may move while the job is cancelled.
+    std::thread::sleep(Duration::from_millis(200));
+    let items = workspace.items();
+    let requests_at_cancel = fake.requests().len();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        fake.requests().len(),
+        requests_at_cancel,
+        "requests sent for a cancelled job"
+    );
+    let done_before: BTreeSet<ItemKey> = items
+        .iter()
+        .filter(|item| item.state == "done")
+        .map(|item| item.key())
+        .collect();
+    let pending = items.iter().filter(|item| item.state == "pending").count();
+    assert!(pending > 0, "no item was left pending by the cancel");
+    let done_now = workspace
+        .items()
+        .iter()
+        .filter(|item| item.state == "done")
+        .count();
+    assert_eq!(
+        done_now,
+        done_before.len(),
+        "items done while the job was cancelled"
+    );
+
+    let status = workspace.ctl(&["--json", "status", &job.to_string()]);
+    status.assert_success();
+    let value: Value =
+        serde_json::from_str(status.stdout.trim()).expect("status printed invalid JSON");
+    let detail = value.get("Job").unwrap_or(&value);
+    let state = detail
+        .pointer("/summary/state")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    assert!(
+        state.eq_ignore_ascii_case("cancelled"),
+        "job state in status: {}",
+        status.stdout
+    );
+
+    workspace
+        .ctl(&["resume", &job.to_string()])
+        .assert_success();
+    workspace.wait_job_state(&daemon, job, "completed");
+    workspace.assert_each_item_done_once(&models, &temperatures, &cases);
+    for request in &fake.requests()[requests_at_cancel..] {
+        let key = request_key(&cases, request);
+        assert!(
+            !done_before.contains(&key),
+            "{key:?} was done before the cancel but was sent again"
+        );
+    }
+}
+
+#[test]
+fn second_daemon_rejected() {
+    let workspace = Workspace::new();
+    let first = workspace.start_daemon(&["--no-watch"]);
+    let expected = format!("another heatmapd is running (pid {})", first.pid);
+
+    // Another socket: only the PID lock can stop this one.
+    let other_socket = workspace.dir().join("second.sock");
+    let second = workspace.spawn_daemon_on(&other_socket, &["--no-watch"]);
+    let status = second.wait_exit(EXIT_TIMEOUT);
+    assert!(!status.success(), "a second heatmapd exited with {status}");
+    assert!(
+        second.logs().contains(&expected),
+        "log of the second heatmapd:\n{}",
+        second.logs()
+    );
+    assert!(
+        !other_socket.exists(),
+        "the rejected heatmapd created its socket"
+    );
+
+    // The same socket: the rejected daemon must leave the first one's socket alone.
+    let third = workspace.spawn_daemon(&["--no-watch"]);
+    let status = third.wait_exit(EXIT_TIMEOUT);
+    assert!(!status.success(), "a third heatmapd exited with {status}");
+    assert!(
+        third.logs().contains(&expected),
+        "log of the third heatmapd:\n{}",
+        third.logs()
+    );
+
+    first.assert_running();
+    workspace.ctl(&["status"]).assert_success();
+}
+
+#[test]
+fn ctl_without_daemon_exits_3() {
+    let workspace = Workspace::new();
+    let missing = workspace.dir().join("missing.sock");
+    let stale = workspace.dir().join("stale.sock");
+    // A listener that is bound and dropped leaves a socket file where no process accepts connections.
+    drop(std::os::unix::net::UnixListener::bind(&stale).expect("cannot bind a socket"));
+
+    for socket in [&missing, &stale] {
+        for args in [&["status"][..], &["list"][..]] {
+            let output = workspace.ctl_with_socket(socket, args, common::CTL_TIMEOUT);
+            assert_eq!(output.code, Some(3), "{}", output.describe());
+            assert!(
+                output.stderr.contains("heatmapd is not running"),
+                "{}",
+                output.describe()
+            );
+            assert!(
+                output.stderr.contains("start it with"),
+                "{}",
+                output.describe()
+            );
+            assert!(
+                output.stderr.contains("heatmapd --root"),
+                "{}",
+                output.describe()
+            );
+        }
+    }
+}
