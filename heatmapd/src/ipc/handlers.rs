@@ -132,7 +132,7 @@ async fn aggregate(server: &Server, sessions: Vec<String>) -> Response {
 
 async fn derive(server: &Server, ids: Vec<String>, all: bool) -> Response {
     let output = server.runner.workspace().output();
-    match tokio::task::spawn_blocking(move || crate::analysis::derive(&output, &ids, all)).await { // TEMP-SHIM
+    match tokio::task::spawn_blocking(move || crate::analysis::derive(&output, &ids, all)).await {
         Ok(Ok(reports)) => Response::Derived(reports),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "derive failed");
