@@ -36,6 +36,7 @@ use std::time::Duration;
 pub use reply::{Api, FakeReply, FakeRequest, Script, WRONG_ANSWER, answer_key};
 pub use state::RecordedRequest;
 
+use axum::serve::ListenerExt;
 use state::State;
 
 /// How long shutdown waits for open responses to finish before it drops them.
@@ -139,6 +140,11 @@ impl FakeServer {
                         Ok(listener) => listener,
                         Err(error) => panic!("fake server cannot use its listener: {error}"),
                     };
+                    // Without TCP_NODELAY, each streamed chunk after the first
+                    // waits for the client's delayed ACK, about 40 ms on Linux.
+                    let listener = listener.tap_io(|stream| {
+                        let _ = stream.set_nodelay(true);
+                    });
                     let signal = shutdown.clone().cancelled_owned();
                     let serve = axum::serve(listener, app).with_graceful_shutdown(signal);
                     let deadline = async {
