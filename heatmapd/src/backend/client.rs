@@ -1,6 +1,5 @@
-//! The HTTP client of one inference server: URL checks, timeouts,
-//! cancellation, and the mapping of HTTP and transport failures to
-//! [`BackendError`].
+//! The HTTP client of one inference server: requests, timeouts, streaming
+//! and cancellation.
 
 use std::time::{Duration, Instant};
 
