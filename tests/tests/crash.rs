@@ -1,6 +1,6 @@
-//! Stopping the daemon in the middle of a job, with SIGKILL and with SIGTERM,
-//! and starting it again: every item ends answered exactly once, and a stale
-//! PID file and socket do not block the restart.
+//! Stopping the daemon in the middle of a job with SIGKILL or SIGTERM, and
+//! starting it again. Every item must end done exactly once, and a stale PID
+//! file and socket must not block the restart.
 
 mod common;
 
@@ -105,6 +105,51 @@ fn sigkill_resumes_each_item_once() {
         2,
         "requests for the item in flight at the kill"
     );
+}
+
+#[test]
+fn sigkill_during_writes_loses_nothing() {
+    let workspace = Workspace::new();
+    let cases = numbered_prompts(25);
+    workspace.write_prompts(&cases);
+    let models = [ALPHA, BETA];
+    let temperatures = [0.0, 1.0];
+    let script_cases = cases.clone();
+    // Short replies keep the daemon busy writing files and committing items,
+    // so the kill lands at an arbitrary point of that work.
+    let config = FakeConfig::new(models, move |request| {
+        match case_for(&script_cases, &request.prompt) {
+            Some(case) => FakeReply::text(&case.answer),
+            None => FakeReply::text(WRONG_ANSWER),
+        }
+    });
+    let fake = FakeServer::start_blocking(config.delay(Duration::from_millis(5)));
+
+    let first = workspace.start_daemon(&["--no-watch"]);
+    let job = workspace.submit_job(&fake, &models, "0,1");
+    workspace.wait_items_done(&first, 20);
+    first.kill_hard();
+
+    let items = workspace.items();
+    let done_before: BTreeSet<ItemKey> = items
+        .iter()
+        .filter(|item| item.state == "done")
+        .map(|item| item.key())
+        .collect();
+    let pending = items.iter().filter(|item| item.state == "pending").count();
+    assert!(pending > 0, "the job ended before the kill");
+    let requests_before = fake.requests().len();
+
+    let second = workspace.start_daemon(&["--no-watch"]);
+    workspace.wait_job_state(&second, job, "completed");
+    workspace.assert_each_item_done_once(&models, &temperatures, &cases);
+    for request in &fake.requests()[requests_before..] {
+        let key = request_key(&cases, request);
+        assert!(
+            !done_before.contains(&key),
+            "{key:?} was done before the kill but was sent again"
+        );
+    }
 }
 
 #[test]

@@ -8,14 +8,15 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::{
-    ItemKey, PromptCase, Workspace, case_for, file_name, grid_keys, numbered_prompts, temp_tag,
+    Daemon, ItemKey, PromptCase, Workspace, case_for, file_name, grid_keys, numbered_prompts,
+    temp_tag,
 };
 use heatmap_tests::fake::{FakeConfig, FakeReply, FakeServer, WRONG_ANSWER};
 use serde_json::Value;
 
 const ALPHA: &str = "alpha";
 const BETA: &str = "beta:1b";
-/// Folder of `beta:1b`: the `:` is replaced because it is not allowed in folder names.
+/// Folder of `beta:1b`, whose `:` is not allowed in folder names and becomes `_`.
 const BETA_DIR: &str = "beta_1b";
 const PROMPT_COUNT: usize = 8;
 
@@ -326,14 +327,23 @@ fn grid_job_ollama_cells() {
     check_grid_job("ollama", &[0.0, 0.25, 1.0], expected);
 }
 
+/// A finished job with the processes that ran it, kept until the test's
+/// checks are done so that a failed check prints the daemon's log. The
+/// fields drop in order, so the daemon stops before its workspace is deleted.
+struct FinishedJob {
+    fake: FakeServer,
+    _daemon: Daemon,
+    _workspace: Workspace,
+}
+
 /// Runs a 2 models x 2 temperatures x 3 prompts job against a fake server
-/// that delays every reply by 100 ms, and returns the server.
-fn run_delayed_job(extra: &[&str]) -> FakeServer {
+/// that delays every reply by 100 ms.
+fn run_delayed_job(extra: &[&str]) -> FinishedJob {
     let workspace = Workspace::new();
     let cases = numbered_prompts(3);
     workspace.write_prompts(&cases);
     let fake = grid_server(cases, Duration::from_millis(100));
-    let _daemon = workspace.start_daemon(&["--no-watch"]);
+    let daemon = workspace.start_daemon(&["--no-watch"]);
 
     let mut args = vec![
         "submit",
@@ -357,12 +367,17 @@ fn run_delayed_job(extra: &[&str]) -> FakeServer {
         .filter(|item| item.state == "done")
         .count();
     assert_eq!(done, 12, "items done");
-    fake
+    FinishedJob {
+        fake,
+        _daemon: daemon,
+        _workspace: workspace,
+    }
 }
 
 #[test]
 fn crunch_overlaps_models() {
-    let fake = run_delayed_job(&["--crunch"]);
+    let job = run_delayed_job(&["--crunch"]);
+    let fake = &job.fake;
     assert!(
         fake.max_models_in_flight() >= 2,
         "with --crunch at most {} model had requests in flight at once (max in flight per model: {:?})",
@@ -379,7 +394,8 @@ fn crunch_overlaps_models() {
 
 #[test]
 fn sequential_keeps_one_in_flight() {
-    let fake = run_delayed_job(&[]);
+    let job = run_delayed_job(&[]);
+    let fake = &job.fake;
     assert_eq!(
         fake.max_in_flight(),
         1,
