@@ -1,5 +1,5 @@
-//! Job and daemon lifecycle: cancel and resume, the single-instance lock, and
-//! heatmapctl without a daemon.
+//! Job and daemon lifecycle: cancel and resume, the single-instance lock,
+//! clean stops on SIGINT and on request, and heatmapctl without a daemon.
 
 mod common;
 
@@ -164,4 +164,35 @@ fn ctl_without_daemon_exits_3() {
             );
         }
     }
+}
+
+#[test]
+fn sigint_idle_exits_cleanly() {
+    let workspace = Workspace::new();
+    let daemon = workspace.start_daemon(&["--no-watch"]);
+    daemon.signal(libc::SIGINT);
+    let status = daemon.wait_exit(EXIT_TIMEOUT);
+    assert_eq!(status.code(), Some(0), "heatmapd exit status after SIGINT");
+    assert!(
+        !workspace.socket.exists(),
+        "heatmapd left its socket behind after SIGINT"
+    );
+
+    // The lock is released, so a new daemon starts at once.
+    let _restarted = workspace.start_daemon(&["--no-watch"]);
+}
+
+#[test]
+fn shutdown_request_stops_daemon() {
+    let workspace = Workspace::new();
+    let daemon = workspace.start_daemon(&["--no-watch"]);
+    workspace.ctl(&["shutdown"]).assert_success();
+    let status = daemon.wait_exit(EXIT_TIMEOUT);
+    assert_eq!(status.code(), Some(0), "heatmapd exit status after shutdown");
+    assert!(
+        !workspace.socket.exists(),
+        "heatmapd left its socket behind after shutdown"
+    );
+    let output = workspace.ctl(&["status"]);
+    assert_eq!(output.code, Some(3), "{}", output.describe());
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use common::{Workspace, wait_for};
 use serde_json::{Value, json};
@@ -38,6 +38,14 @@ fn wait_for_live_row(workspace: &Workspace, expected_row: &str) -> String {
     )
 }
 
+fn modified_time(path: &Path) -> SystemTime {
+    let metadata = std::fs::metadata(path)
+        .unwrap_or_else(|error| panic!("cannot read the metadata of {}: {error}", path.display()));
+    metadata
+        .modified()
+        .expect("the file system records modification times")
+}
+
 #[test]
 fn watcher_refreshes_live_heatmap() {
     let workspace = Workspace::new();
@@ -63,5 +71,20 @@ fn watcher_refreshes_live_heatmap() {
     });
     rename_grade_into(&workspace, &dir, "x.t03,numq2_eval.json", &wrong);
     wait_for_live_row(&workspace, "watched-model,0.5000");
+
+    // Rewriting the live heatmap must not trigger the watcher again. A
+    // refresh already under way may still land, so the check starts later.
+    let live = workspace
+        .output()
+        .join("Summaries")
+        .join("heatmap_live.csv");
+    std::thread::sleep(Duration::from_secs(1));
+    let modified = modified_time(&live);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        modified_time(&live),
+        modified,
+        "heatmap_live.csv keeps being rewritten without a new grade"
+    );
     daemon.assert_running();
 }
