@@ -81,9 +81,14 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Opt
 }
 
 /// Returns a temperature in thousandths, so temperatures can be compared and
-/// used as map keys.
+/// used as map keys. NaN, which stands for a request without a temperature,
+/// maps to `i64::MIN` so that it never matches a real temperature.
 pub fn milli(temperature: f64) -> i64 {
-    (temperature * 1000.0).round() as i64
+    if temperature.is_finite() {
+        (temperature * 1000.0).round() as i64
+    } else {
+        i64::MIN
+    }
 }
 
 /// Returns the temperature part of an answer file name: two digits of tenths
