@@ -62,7 +62,7 @@ pub fn accuracy(grade: &Value) -> Accuracy {
 }
 
 /// Extracts the accuracy from fields already collected from a grade object.
-pub(crate) fn accuracy_of_fields(fields: &GradeFields<'_>) -> Accuracy {
+pub(crate) fn accuracy_of_fields(fields: &GradeFields) -> Accuracy {
     for field in fields::NUMERIC {
         let Some(value) = fields.get(field) else {
             continue;
@@ -203,7 +203,7 @@ fn fraction(correct: f64, total: f64) -> Result<f64, String> {
 }
 
 /// Reads a count of correct answers over a total, when the grade has both as numbers.
-fn counts(fields: &GradeFields<'_>) -> Option<Result<f64, String>> {
+fn counts(fields: &GradeFields) -> Option<Result<f64, String>> {
     let correct = fields::COUNT_CORRECT.iter().find_map(|&f| {
         fields
             .get(f)

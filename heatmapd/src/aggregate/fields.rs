@@ -1,5 +1,9 @@
 //! Lookup of the known fields of a grade object in one pass over its keys.
 
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// A field name that grade files use, matched without regard to ASCII case.
@@ -161,36 +165,141 @@ pub(crate) const LIST: [Field; 5] = [
 ];
 
 /// The values of the known fields of one grade object.
-pub(crate) struct GradeFields<'a> {
-    slots: [Option<&'a Value>; NAMES.len()],
+#[derive(Debug)]
+pub(crate) struct GradeFields {
+    slots: [Option<Value>; NAMES.len()],
 }
 
-impl<'a> GradeFields<'a> {
+impl Default for GradeFields {
+    fn default() -> Self {
+        GradeFields {
+            slots: std::array::from_fn(|_| None),
+        }
+    }
+}
+
+impl GradeFields {
     /// Collects the known fields of `object`; when a name appears in two
     /// spellings (`Accuracy` and `accuracy`), the first one wins.
-    pub(crate) fn collect(object: &'a Map<String, Value>) -> Self {
-        let mut slots = [None; NAMES.len()];
+    pub(crate) fn collect(object: &Map<String, Value>) -> Self {
+        let mut fields = GradeFields::default();
         for (key, value) in object {
             if let Some(field) = lookup(key) {
-                let slot = &mut slots[field as usize];
-                if slot.is_none() {
-                    *slot = Some(value);
-                }
+                fields.set(field, || value.clone());
             }
         }
-        GradeFields { slots }
+        fields
+    }
+
+    /// Parses a JSON document straight into its known fields, skipping the
+    /// others (long justifications, expected answers) without building them.
+    /// A document that is valid JSON but not an object has no fields.
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    fn set(&mut self, field: Field, value: impl FnOnce() -> Value) {
+        let slot = &mut self.slots[field as usize];
+        if slot.is_none() {
+            *slot = Some(value());
+        }
     }
 
     /// Returns the value of `field`, if the object has it.
-    pub(crate) fn get(&self, field: Field) -> Option<&'a Value> {
-        self.slots[field as usize]
+    pub(crate) fn get(&self, field: Field) -> Option<&Value> {
+        self.slots[field as usize].as_ref()
     }
 
     /// Returns the first of `fields` that is present and not `null`.
-    pub(crate) fn first_of(&self, fields: &[Field]) -> Option<(Field, &'a Value)> {
+    pub(crate) fn first_of(&self, fields: &[Field]) -> Option<(Field, &Value)> {
         fields
             .iter()
             .find_map(|&field| self.get(field).filter(|v| !v.is_null()).map(|v| (field, v)))
+    }
+}
+
+impl<'de> Deserialize<'de> for GradeFields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FieldsVisitor)
+    }
+}
+
+/// Builds [`GradeFields`] from a JSON object, or empty fields from any other value.
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = GradeFields;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<GradeFields, A::Error> {
+        let mut fields = GradeFields::default();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            match key {
+                Some(field) if fields.get(field).is_none() => {
+                    let value: Value = map.next_value()?;
+                    fields.slots[field as usize] = Some(value);
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(fields)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<GradeFields, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(GradeFields::default())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<GradeFields, E> {
+        Ok(GradeFields::default())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<GradeFields, E> {
+        Ok(GradeFields::default())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<GradeFields, E> {
+        Ok(GradeFields::default())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<GradeFields, E> {
+        Ok(GradeFields::default())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<GradeFields, E> {
+        Ok(GradeFields::default())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<GradeFields, E> {
+        Ok(GradeFields::default())
+    }
+}
+
+/// Reads an object key as a known [`Field`] without allocating it.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Option<Field>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<Field>, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Option<Field>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<Field>, E> {
+        Ok(lookup(key))
     }
 }
 
@@ -234,5 +343,37 @@ mod tests {
         let value: Value = serde_json::json!({"Accuracy": 0.5, "accuracy": 0.9});
         let fields = GradeFields::collect(value.as_object().unwrap());
         assert_eq!(fields.get(Field::Accuracy), Some(&serde_json::json!(0.5)));
+        let fields = GradeFields::parse(br#"{"Accuracy": 0.5, "accuracy": 0.9}"#).unwrap();
+        assert_eq!(fields.get(Field::Accuracy), Some(&serde_json::json!(0.5)));
+    }
+
+    #[test]
+    fn parse_keeps_known_fields_only() {
+        let text = br#"{"model": "m", "justification": {"deep": [1, 2]}, "results": [true, {"a": 1}], "x\u0041": 1}"#;
+        let fields = GradeFields::parse(text).unwrap();
+        assert_eq!(fields.get(Field::Model), Some(&serde_json::json!("m")));
+        assert_eq!(
+            fields.get(Field::Results),
+            Some(&serde_json::json!([true, {"a": 1}]))
+        );
+        assert_eq!(fields.slots.iter().filter(|slot| slot.is_some()).count(), 2);
+    }
+
+    #[test]
+    fn parse_accepts_any_json() {
+        for text in [
+            "[1, {\"accuracy\": 1}]",
+            "true",
+            "3",
+            "-1",
+            "2.5",
+            "\"text\"",
+            "null",
+        ] {
+            let fields = GradeFields::parse(text.as_bytes()).unwrap();
+            assert!(fields.slots.iter().all(Option::is_none), "{text}");
+        }
+        assert!(GradeFields::parse(b"{\"accuracy\": 1} trailing").is_err());
+        assert!(GradeFields::parse(b"{\"accuracy\": ").unwrap_err().is_eof());
     }
 }

@@ -8,7 +8,7 @@
 //! that changed, which also keeps them from flooding a file watcher with
 //! open events.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -17,8 +17,9 @@ use std::sync::Arc;
 use heatmap_proto::types::HeatmapTable;
 
 use super::heatmap::{TableBuilder, render_csv};
+use super::read::{FileStamp, Reader, parallel_map};
 use super::record::FileOutcome;
-use super::scan::{self, FileStamp, ListedFile, Reader, ScanRoot};
+use super::scan::{self, Listing, ScanRoot};
 use super::{AggregateError, summaries};
 
 /// File name of the live heatmap inside `Summaries/`.
@@ -85,16 +86,22 @@ impl LiveIndex {
             session_models: HashMap::new(),
             reader: Reader::new(),
         };
-        let listing = scan::list(&[ScanRoot {
+        let root = ScanRoot {
             path: output.to_path_buf(),
             rel: String::new(),
             session_model: None,
-        }])?;
-        let outcomes = scan::parallel_map(&listing.files, Reader::new, |reader, file| {
-            reader.read_stamped(file)
+        };
+        let Listing { dirs, files, .. } = scan::list(&[root])?;
+        let results = parallel_map(files, Reader::new, |reader, file| {
+            let dir = &dirs[file.dir];
+            let session_model = dir.session_model.clone();
+            (
+                reader.read_stamped(&dir.path, file.rel, session_model.as_ref()),
+                session_model,
+            )
         });
-        for (file, (outcome, stamp)) in listing.files.into_iter().zip(outcomes) {
-            index.insert(file, outcome, stamp);
+        for ((outcome, stamp), session_model) in results {
+            index.insert(outcome, session_model, stamp);
         }
         Ok(index)
     }
@@ -230,27 +237,33 @@ impl LiveIndex {
         Some(parts.join("/"))
     }
 
-    fn insert(&mut self, file: ListedFile, outcome: FileOutcome, stamp: Option<FileStamp>) {
-        let grade = match outcome {
-            FileOutcome::Grade(grade) => Some(Cell {
-                model: grade.model,
-                temperature: grade.temperature,
-                accuracy: grade.accuracy,
-            }),
+    fn insert(
+        &mut self,
+        outcome: FileOutcome,
+        session_model: Option<Arc<str>>,
+        stamp: Option<FileStamp>,
+    ) {
+        let (rel, grade) = match outcome {
+            FileOutcome::Grade(grade) => {
+                let cell = Cell {
+                    model: grade.model,
+                    temperature: grade.temperature,
+                    accuracy: grade.accuracy,
+                };
+                (grade.file, Some(cell))
+            }
             FileOutcome::Invalid(invalid) => {
                 tracing::debug!(file = %invalid.file, error = %invalid.error, "invalid grade file");
-                None
+                (invalid.file, None)
             }
         };
-        self.session_models.insert(
-            parent_rel(&file.rel).to_string(),
-            file.session_model.clone(),
-        );
+        self.session_models
+            .insert(parent_rel(&rel).to_string(), session_model.clone());
         self.entries.insert(
-            file.rel,
+            rel,
             Entry {
                 stamp,
-                session_model: file.session_model,
+                session_model,
                 grade,
             },
         );
@@ -265,13 +278,9 @@ impl LiveIndex {
         {
             return UpdateStats::default();
         }
-        let file = ListedFile {
-            path: path.to_path_buf(),
-            rel,
-            session_model,
-        };
-        let (outcome, stamp) = self.reader.read_stamped(&file);
-        self.insert(file, outcome, stamp);
+        let dir = path.parent().unwrap_or(&self.output);
+        let (outcome, stamp) = self.reader.read_stamped(dir, rel, session_model.as_ref());
+        self.insert(outcome, session_model, stamp);
         UpdateStats {
             read: 1,
             changed: 1,
@@ -297,15 +306,15 @@ impl LiveIndex {
         } else {
             self.session_model(parent_rel(rel))
         };
-        let listing = scan::list(&[ScanRoot {
+        let root = ScanRoot {
             path,
             rel: rel.to_string(),
             session_model: inherited,
-        }])?;
+        };
+        let Listing { dirs, files, .. } = scan::list(&[root])?;
         let mut stats = UpdateStats::default();
 
-        let listed: std::collections::HashSet<&str> =
-            listing.files.iter().map(|file| file.rel.as_str()).collect();
+        let listed: HashSet<&str> = files.iter().map(|file| file.rel.as_str()).collect();
         let mut gone = self.keys_at_or_below(rel);
         gone.retain(|key| !listed.contains(key.as_str()));
         stats.changed += gone.len();
@@ -313,36 +322,43 @@ impl LiveIndex {
             self.entries.remove(&key);
         }
 
-        let stamps = scan::parallel_map(
-            &listing.files,
+        // Compare stamps first: a stat opens nothing, so it costs less than a
+        // read and raises no open events in a watcher.
+        let stamps = parallel_map(
+            files.iter().collect(),
             || (),
             |_, file| {
-                fs::symlink_metadata(&file.path)
+                let path = dirs[file.dir].path.join(file.name());
+                fs::symlink_metadata(path)
                     .ok()
                     .map(|meta| FileStamp::of(&meta))
             },
         );
-        let stale: Vec<ListedFile> = listing
-            .files
+        let stale: Vec<_> = files
             .into_iter()
             .zip(stamps)
             .filter(|(file, stamp)| match self.entries.get(&file.rel) {
                 Some(entry) => {
                     stamp.is_none()
                         || entry.stamp != *stamp
-                        || entry.session_model != file.session_model
+                        || entry.session_model != dirs[file.dir].session_model
                 }
                 None => true,
             })
             .map(|(file, _)| file)
             .collect();
-        let outcomes = scan::parallel_map(&stale, Reader::new, |reader, file| {
-            reader.read_stamped(file)
-        });
         stats.read += stale.len();
         stats.changed += stale.len();
-        for (file, (outcome, stamp)) in stale.into_iter().zip(outcomes) {
-            self.insert(file, outcome, stamp);
+        let results = parallel_map(stale, Reader::new, |reader, file| {
+            let dir = &dirs[file.dir];
+            let session_model = dir.session_model.clone();
+            (
+                reader.read_stamped(&dir.path, file.rel, session_model.as_ref()),
+                session_model,
+            )
+        });
+        for ((outcome, stamp), session_model) in results {
+            self.insert(outcome, session_model, stamp);
         }
         Ok(stats)
     }

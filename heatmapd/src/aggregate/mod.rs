@@ -13,6 +13,7 @@ pub mod heatmap;
 pub mod index;
 mod label;
 pub mod live;
+mod read;
 pub mod record;
 mod scan;
 mod scope;

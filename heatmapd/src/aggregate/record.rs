@@ -7,7 +7,7 @@
 //! `model` field of that session's `session.json`, which holds the real name
 //! where the folder only has a sanitized one.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -66,6 +66,8 @@ impl FileOutcome {
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
     names: HashSet<Arc<str>>,
+    /// Category texts already checked, with the topic they give (`None` for a verdict label).
+    categories: HashMap<String, Option<Arc<str>>>,
 }
 
 impl Interner {
@@ -77,41 +79,55 @@ impl Interner {
         self.names.insert(name.clone());
         name
     }
+
+    /// Returns the category a `category` text names, or `None` when the text
+    /// is a verdict label; results are cached because few texts repeat often.
+    pub(crate) fn category(&mut self, text: &str) -> Option<Arc<str>> {
+        if let Some(known) = self.categories.get(text) {
+            return known.clone();
+        }
+        let category = classify_label(text).is_none().then(|| self.intern(text));
+        self.categories.insert(text.to_string(), category.clone());
+        category
+    }
 }
 
 /// Reads the bytes of the grade file at `rel` (relative to `output/`).
 ///
 /// `session_model` is the real model name from the `session.json` of the
 /// file's session folder, if there is one.
+#[cfg(test)]
 pub(crate) fn parse_grade(
     bytes: &[u8],
-    rel: &str,
+    rel: String,
     session_model: Option<&Arc<str>>,
     interner: &mut Interner,
 ) -> FileOutcome {
-    let invalid = |error: String| {
-        FileOutcome::Invalid(InvalidFile {
-            file: rel.to_string(),
-            error,
-        })
+    grade_from_fields(GradeFields::parse(bytes), rel, session_model, interner)
+}
+
+/// Builds the record of the grade file at `rel` from its parsed fields.
+pub(crate) fn grade_from_fields(
+    parsed: Result<GradeFields, serde_json::Error>,
+    rel: String,
+    session_model: Option<&Arc<str>>,
+    interner: &mut Interner,
+) -> FileOutcome {
+    let fields = match parsed {
+        Ok(fields) => fields,
+        Err(err) => return invalid(rel, format!("invalid JSON: {err}")),
     };
-    let value: Value = match serde_json::from_slice(bytes) {
-        Ok(value) => value,
-        Err(err) => return invalid(format!("invalid JSON: {err}")),
-    };
-    let empty = serde_json::Map::new();
-    let fields = GradeFields::collect(value.as_object().unwrap_or(&empty));
-    let file_name = rel.rsplit('/').next().unwrap_or(rel);
+    let file_name = rel.rsplit('/').next().unwrap_or(&rel);
     let parsed_name = layout::parse_file_name(file_name);
 
     let model = match text_field(&fields, &[Field::Model]) {
         Some(model) => interner.intern(model),
-        None => match (session_model, &parsed_name, folder_model(rel)) {
+        None => match (session_model, &parsed_name, folder_model(&rel)) {
             (Some(model), _, _) => model.clone(),
             (None, Some(name), _) => interner.intern(&name.model_dir),
             (None, None, Some(dir)) => interner.intern(dir),
             (None, None, None) => {
-                return invalid("no model in the file's fields, name or folder".into());
+                return invalid(rel, "no model in the file's fields, name or folder".into());
             }
         },
     };
@@ -119,18 +135,18 @@ pub(crate) fn parse_grade(
     let temperature = match fields.first_of(&[Field::Temperature, Field::Temp]) {
         Some((_, value)) => match temperature(value) {
             Some(t) => t,
-            None => return invalid(format!("invalid temperature {value}")),
+            None => return invalid(rel, format!("invalid temperature {value}")),
         },
         None => match &parsed_name {
             Some(name) => name.temperature,
-            None => return invalid("no temperature in the file's fields or name".into()),
+            None => return invalid(rel, "no temperature in the file's fields or name".into()),
         },
     };
 
     let accuracy = match accuracy_of_fields(&fields) {
         Accuracy::Scored(x) => Some(x),
         Accuracy::Unscored => None,
-        Accuracy::Invalid(reason) => return invalid(format!("invalid accuracy: {reason}")),
+        Accuracy::Invalid(reason) => return invalid(rel, format!("invalid accuracy: {reason}")),
     };
 
     let prompt_id = match fields.first_of(&[Field::PromptId, Field::Id, Field::QuestionId]) {
@@ -139,12 +155,10 @@ pub(crate) fn parse_grade(
         _ => parsed_name.map(|name| name.prompt_id),
     };
 
-    let category = text_field(&fields, &[Field::Category])
-        .filter(|category| classify_label(category).is_none())
-        .map(|category| interner.intern(category));
+    let category = text_field(&fields, &[Field::Category]).and_then(|text| interner.category(text));
 
     FileOutcome::Grade(GradeRecord {
-        file: rel.to_string(),
+        file: rel,
         model,
         temperature,
         prompt_id,
@@ -153,8 +167,12 @@ pub(crate) fn parse_grade(
     })
 }
 
+fn invalid(file: String, error: String) -> FileOutcome {
+    FileOutcome::Invalid(InvalidFile { file, error })
+}
+
 /// Returns the first of `fields` that holds non-blank text, trimmed.
-fn text_field<'a>(fields: &GradeFields<'a>, names: &[Field]) -> Option<&'a str> {
+fn text_field<'a>(fields: &'a GradeFields, names: &[Field]) -> Option<&'a str> {
     names
         .iter()
         .filter_map(|&field| fields.get(field)?.as_str())
@@ -197,7 +215,7 @@ mod tests {
         let session = session.map(Arc::<str>::from);
         parse_grade(
             json.as_bytes(),
-            rel,
+            rel.to_string(),
             session.as_ref(),
             &mut Interner::default(),
         )

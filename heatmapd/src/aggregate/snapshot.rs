@@ -40,7 +40,11 @@ pub fn snapshot(output: &Path, scope: &Scope) -> Result<AggregateReport, Aggrega
     }
     let roots = scope.roots(output)?;
     let listing = scan::list(&roots)?;
-    let (grades, invalid) = split(scan::read_all(&listing.files), listing.errors);
+    let listed_ms = started.elapsed().as_millis() as u64;
+    let file_count = listing.files.len();
+    let (outcomes, unlisted) = scan::read_all(listing);
+    let (grades, invalid) = split(outcomes, unlisted);
+    let read_ms = started.elapsed().as_millis() as u64;
 
     let mut builder = TableBuilder::default();
     for grade in &grades {
@@ -93,6 +97,13 @@ pub fn snapshot(output: &Path, scope: &Scope) -> Result<AggregateReport, Aggrega
     files.push(index::index_path(output));
 
     let elapsed_ms = started.elapsed().as_millis() as u64;
+    tracing::debug!(
+        listed_ms,
+        read_ms,
+        elapsed_ms,
+        files = file_count,
+        "aggregation phases"
+    );
     tracing::info!(
         id = %id, csv = %heatmap_path.display(), graded, unscored, invalid = invalid.len(), elapsed_ms,
         "aggregated grades"

@@ -39,8 +39,10 @@ pub(crate) fn render_invalid(invalid: &[InvalidFile]) -> Vec<u8> {
     json_lines(invalid.iter())
 }
 
-fn json_lines<T: Serialize>(rows: impl Iterator<Item = T>) -> Vec<u8> {
-    let mut out = b"[".to_vec();
+fn json_lines<T: Serialize>(rows: impl ExactSizeIterator<Item = T>) -> Vec<u8> {
+    // About 160 bytes per row, so the buffer rarely grows and copies.
+    let mut out = Vec::with_capacity(16 + rows.len() * 160);
+    out.push(b'[');
     let mut first = true;
     for row in rows {
         out.extend_from_slice(if first { b"\n" } else { b",\n" });
