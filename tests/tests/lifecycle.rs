@@ -1,5 +1,6 @@
-//! Job and daemon lifecycle: cancel and resume, the single-instance lock,
-//! clean stops on SIGINT and on request, and heatmapctl without a daemon.
+//! Job and daemon lifecycle: cancel and resume, the single-instance lock and
+//! the modes of its files, clean stops on SIGINT and on request, and
+//! heatmapctl without a daemon.
 
 mod common;
 
@@ -188,11 +189,35 @@ fn shutdown_request_stops_daemon() {
     let daemon = workspace.start_daemon(&["--no-watch"]);
     workspace.ctl(&["shutdown"]).assert_success();
     let status = daemon.wait_exit(EXIT_TIMEOUT);
-    assert_eq!(status.code(), Some(0), "heatmapd exit status after shutdown");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "heatmapd exit status after shutdown"
+    );
     assert!(
         !workspace.socket.exists(),
         "heatmapd left its socket behind after shutdown"
     );
     let output = workspace.ctl(&["status"]);
     assert_eq!(output.code, Some(3), "{}", output.describe());
+}
+
+#[test]
+fn socket_and_lock_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let workspace = Workspace::new();
+    let _daemon = workspace.start_daemon(&["--no-watch"]);
+    let mode_of = |path: &std::path::Path| {
+        let metadata = std::fs::metadata(path)
+            .unwrap_or_else(|error| panic!("cannot stat {}: {error}", path.display()));
+        metadata.permissions().mode() & 0o777
+    };
+    assert_eq!(mode_of(&workspace.socket), 0o600, "mode of the socket");
+    let lock_dir = workspace
+        .pid_file()
+        .parent()
+        .expect("the PID file has a folder")
+        .to_path_buf();
+    assert_eq!(mode_of(&lock_dir), 0o700, "mode of {}", lock_dir.display());
 }
