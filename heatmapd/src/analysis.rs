@@ -1,1 +1,0 @@
-//! Derivative, percent change and trend lines of heatmap rows.
