@@ -375,7 +375,6 @@ fn run_delayed_job(extra: &[&str]) -> FinishedJob {
 }
 
 #[test]
-#[ignore = "heatmapd bug: Crunch Mode lanes share one pool of per-URL slots, so one model's workers can hold every slot and the models alternate instead of overlapping"]
 fn crunch_overlaps_models() {
     let job = run_delayed_job(&["--crunch"]);
     let fake = &job.fake;

@@ -130,9 +130,12 @@ impl Runner {
 
         let lanes = build_lanes(&context.job.spec.models, pending);
         if context.job.spec.crunch {
+            // Each lane gets its share of every server's slots, so one model's workers
+            // cannot hold all the slots and leave the other lanes waiting.
+            let workers = lane_workers(per_url, lanes.len());
             let mut tasks = Vec::new();
             for lane in lanes {
-                tasks.push(tokio::spawn(run_lane(self.clone(), context.clone(), lane, per_url)));
+                tasks.push(tokio::spawn(run_lane(self.clone(), context.clone(), lane, workers)));
             }
             for task in tasks {
                 let _ = task.await;
@@ -210,6 +213,11 @@ impl Runner {
     }
 }
 
+/// Workers per server URL for each of `lanes` parallel lanes sharing `per_url` slots.
+fn lane_workers(per_url: usize, lanes: usize) -> usize {
+    per_url.div_ceil(lanes.max(1)).max(1)
+}
+
 /// Requests in flight per server URL: the job's setting, or automatic when 0
 /// (one per model in Crunch Mode, else one).
 fn effective_parallel(parallel: u32, crunch: bool, models: usize) -> usize {
@@ -236,11 +244,11 @@ fn build_lanes(models: &[String], pending: Vec<ItemRow>) -> Vec<Arc<Lane>> {
     lanes.into_iter().filter(|l| !l.items.lock().unwrap_or_else(|p| p.into_inner()).is_empty()).collect()
 }
 
-async fn run_lane(runner: Runner, context: Arc<JobContext>, lane: Arc<Lane>, per_url: usize) {
+async fn run_lane(runner: Runner, context: Arc<JobContext>, lane: Arc<Lane>, workers_per_url: usize) {
     let model = context.job.spec.models[lane.model_index].clone();
     let span = tracing::info_span!("lane", model = %model);
     let mut workers = Vec::new();
-    for w in 0..per_url * context.clients.len() {
+    for w in 0..workers_per_url * context.clients.len() {
         let url_index = w % context.clients.len();
         workers.push(tokio::spawn(
             worker(runner.clone(), context.clone(), lane.clone(), url_index).instrument(span.clone()),
@@ -485,5 +493,13 @@ mod tests {
         assert_eq!(effective_parallel(0, false, 3), 1);
         assert_eq!(effective_parallel(0, true, 3), 3);
         assert_eq!(effective_parallel(4, true, 3), 4);
+    }
+
+    #[test]
+    fn lanes_share_slots() {
+        assert_eq!(lane_workers(2, 2), 1);
+        assert_eq!(lane_workers(8, 3), 3);
+        assert_eq!(lane_workers(1, 4), 1);
+        assert_eq!(lane_workers(4, 1), 4);
     }
 }
