@@ -72,6 +72,42 @@ pub enum Request {
     },
     /// Stops the daemon cleanly.
     Shutdown,
+    /// Grades saved answers with an evaluator model; streams progress, then [`Response::Evaluated`].
+    Evaluate(EvaluateSpec),
+    /// Checks whether a server honours temperature for a model.
+    Canary {
+        /// API kind.
+        backend: BackendKind,
+        /// Base URL.
+        url: String,
+        /// Model to test.
+        model: String,
+        /// High temperature to test; `None` takes the top of the settings axis.
+        high_temperature: Option<f64>,
+    },
+    /// Shows `settings.json`.
+    GetSettings,
+    /// Validates and writes settings: pairs of key and value as typed.
+    SetSettings {
+        /// Keys and values, e.g. `("temp_max", "2")` or `("question_range", "5..40")`.
+        pairs: Vec<(String, String)>,
+    },
+    /// Pulls a model through Ollama; streams [`Event::Pull`], then [`Response::Ok`].
+    Pull {
+        /// Ollama base URL.
+        url: String,
+        /// Model to pull.
+        model: String,
+    },
+    /// Storage, grade and timing statistics.
+    Stats,
+    /// Deletes files under `output/`.
+    Purge(PurgeSpec),
+    /// A heatmap as a table: an id from `csv_index.json`, or `live`.
+    Show {
+        /// Heatmap id or `live`.
+        id: String,
+    },
 }
 
 /// A message from the daemon to a client.
@@ -116,6 +152,18 @@ pub enum Response {
     Derived(Vec<DeriveReport>),
     /// Models of a server.
     Models(Vec<ModelInfo>),
+    /// An evaluation finished.
+    Evaluated(EvaluateReport),
+    /// Result of a temperature canary.
+    Canary(CanaryReport),
+    /// Current settings.
+    Settings(SettingsView),
+    /// Statistics.
+    Stats(StatsReport),
+    /// What a purge removed (or would remove).
+    Purged(PurgeReport),
+    /// A heatmap table.
+    Heatmap(HeatmapView),
 }
 
 /// One element of an event stream.
@@ -134,6 +182,24 @@ pub enum Event {
     },
     /// Free text for the user, such as "aggregating".
     Message(String),
+    /// Progress of an Ollama pull.
+    Pull {
+        /// Ollama's status line, e.g. `pulling manifest`.
+        status: String,
+        /// Bytes done, when known.
+        completed: Option<u64>,
+        /// Bytes in all, when known.
+        total: Option<u64>,
+    },
+    /// Progress of an operation that is not a job, such as an evaluation.
+    Count {
+        /// What is counted.
+        label: String,
+        /// Done so far.
+        done: u64,
+        /// In all.
+        total: u64,
+    },
 }
 
 /// Category of an error response; the client maps these to exit codes.
@@ -193,6 +259,9 @@ mod tests {
             template_name: Some("templates/fewshot-qa.txt".into()),
             stop: vec!["\n".into()],
             grade: GradeMode::Exact,
+            think: Some(false),
+            canary: true,
+            force: false,
         }
     }
 
@@ -236,6 +305,34 @@ mod tests {
             Request::Derive { ids: vec!["0badf00d".into()], all: false },
             Request::Models { backend: BackendKind::OpenAi, url: "http://127.0.0.1:1".into() },
             Request::Shutdown,
+            Request::Evaluate(EvaluateSpec {
+                sessions: vec!["s".into()],
+                all: false,
+                judge: "judge".into(),
+                backend: BackendKind::Ollama,
+                urls: vec!["http://127.0.0.1:1".into()],
+                regrade: true,
+                parallel: 2,
+            }),
+            Request::Canary {
+                backend: BackendKind::OpenAi,
+                url: "http://127.0.0.1:1".into(),
+                model: "m".into(),
+                high_temperature: Some(1.5),
+            },
+            Request::GetSettings,
+            Request::SetSettings { pairs: vec![("temp_max".into(), "2".into())] },
+            Request::Pull { url: "http://127.0.0.1:1".into(), model: "m".into() },
+            Request::Stats,
+            Request::Purge(PurgeSpec {
+                models: vec!["m".into()],
+                sessions: vec![],
+                grades: false,
+                all: false,
+                summaries: true,
+                dry_run: true,
+            }),
+            Request::Show { id: "live".into() },
         ];
         for request in requests {
             assert_eq!(round_trip(&request).await, request);
@@ -289,6 +386,45 @@ mod tests {
                 family: Some("gemma3".into()),
                 quantization: Some("Q4_K_M".into()),
             }]),
+            Response::Evaluated(EvaluateReport { graded: 3, skipped: 1, unscored: 1, failed: 0 }),
+            Response::Canary(CanaryReport {
+                model: "m".into(),
+                low_temperature: 0.0,
+                high_temperature: 1.5,
+                low_answers: vec!["a".into()],
+                high_answers: vec!["b".into()],
+                low_agree: true,
+                high_differ: true,
+                honours_temperature: true,
+                message: "ok".into(),
+            }),
+            Response::Settings(SettingsView {
+                path: "settings.json".into(),
+                text: "{}".into(),
+                temperatures: vec![0.0, 1.0],
+                question_start: 1,
+                question_end: None,
+                min_samples: 1,
+            }),
+            Response::Stats(StatsReport {
+                output_bytes: 10,
+                answer_files: 2,
+                grade_files: 2,
+                other_files: 1,
+                scored: 1,
+                unscored: 1,
+                invalid: 0,
+                per_model: vec![ModelStats {
+                    model: "m".into(),
+                    items: 2,
+                    median_item_ms: Some(12.5),
+                    tokens_per_second: None,
+                }],
+            }),
+            Response::Purged(PurgeReport { dry_run: true, files: 3, folders: 1, bytes: 99, paths: vec!["x".into()] }),
+            Response::Heatmap(HeatmapView { id: "live".into(), path: "p".into(), table: sample_report().table }),
+            Response::Event(Event::Pull { status: "pulling".into(), completed: Some(1), total: Some(2) }),
+            Response::Event(Event::Count { label: "graded".into(), done: 1, total: 2 }),
         ];
         for response in responses {
             assert_eq!(round_trip(&response).await, response);

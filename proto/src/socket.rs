@@ -176,6 +176,14 @@ pub fn request_name(request: &Request) -> &'static str {
         Request::Derive { .. } => "Derive",
         Request::Models { .. } => "Models",
         Request::Shutdown => "Shutdown",
+        Request::Evaluate(_) => "Evaluate",
+        Request::Canary { .. } => "Canary",
+        Request::GetSettings => "GetSettings",
+        Request::SetSettings { .. } => "SetSettings",
+        Request::Pull { .. } => "Pull",
+        Request::Stats => "Stats",
+        Request::Purge(_) => "Purge",
+        Request::Show { .. } => "Show",
     }
 }
 

@@ -104,6 +104,15 @@ pub struct JobSpec {
     pub stop: Vec<String>,
     /// How answers are graded.
     pub grade: GradeMode,
+    /// Ollama's top-level `think` switch for thinking models; `None` leaves the server's default.
+    #[serde(default)]
+    pub think: Option<bool>,
+    /// Runs a temperature canary per model first and rejects the job when the server ignores temperature.
+    #[serde(default)]
+    pub canary: bool,
+    /// Skips the memory check of Crunch Mode.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// A 1-based inclusive range of prompts; `end: None` means to the last prompt.
@@ -359,4 +368,153 @@ pub struct DaemonStatus {
     pub total_jobs: u64,
     /// Whether the output watcher is running.
     pub watching: bool,
+}
+
+/// What `heatmapctl evaluate` grades, and with which judge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluateSpec {
+    /// Session folders to grade (`model_dir/session` or bare `session`).
+    pub sessions: Vec<String>,
+    /// Grade every session under `output/`.
+    pub all: bool,
+    /// Evaluator model.
+    pub judge: String,
+    /// API kind of the judge's server.
+    pub backend: BackendKind,
+    /// Base URLs of the judge's servers.
+    pub urls: Vec<String>,
+    /// Replace existing grades too.
+    pub regrade: bool,
+    /// Judge requests in flight per server URL.
+    pub parallel: u32,
+}
+
+/// What an evaluation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluateReport {
+    /// Answers graded with a verdict.
+    pub graded: u64,
+    /// Answers skipped because they had a grade already.
+    pub skipped: u64,
+    /// Answers whose judge output had no usable verdict.
+    pub unscored: u64,
+    /// Answers whose judge requests failed.
+    pub failed: u64,
+}
+
+/// Result of a temperature canary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CanaryReport {
+    /// Model tested.
+    pub model: String,
+    /// Low temperature (0).
+    pub low_temperature: f64,
+    /// High temperature.
+    pub high_temperature: f64,
+    /// Answers at the low temperature.
+    pub low_answers: Vec<String>,
+    /// Answers at the high temperature.
+    pub high_answers: Vec<String>,
+    /// Whether all low-temperature answers are the same.
+    pub low_agree: bool,
+    /// Whether the high-temperature answers are not all the same.
+    pub high_differ: bool,
+    /// The verdict: low agree and high differ.
+    pub honours_temperature: bool,
+    /// A sentence for the user.
+    pub message: String,
+}
+
+/// Settings as shown by `heatmapctl settings`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingsView {
+    /// Path of `settings.json`.
+    pub path: String,
+    /// The file's JSON, pretty-printed (defaults when the file is missing).
+    pub text: String,
+    /// The temperature axis.
+    pub temperatures: Vec<f64>,
+    /// First prompt, from 1.
+    pub question_start: u32,
+    /// Last prompt, inclusive.
+    pub question_end: Option<u32>,
+    /// Fewest grades a heatmap cell needs to be filled.
+    pub min_samples: u32,
+}
+
+/// Statistics of a workspace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsReport {
+    /// Bytes under `output/`.
+    pub output_bytes: u64,
+    /// Answer files.
+    pub answer_files: u64,
+    /// Grade files.
+    pub grade_files: u64,
+    /// Other files.
+    pub other_files: u64,
+    /// Grades with an accuracy.
+    pub scored: u64,
+    /// Grades without a usable accuracy.
+    pub unscored: u64,
+    /// Files that could not be parsed.
+    pub invalid: u64,
+    /// Per model, from the queue.
+    pub per_model: Vec<ModelStats>,
+}
+
+/// Timing of one model's answered items, from the queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelStats {
+    /// Model name.
+    pub model: String,
+    /// Items answered.
+    pub items: u64,
+    /// Median wall time per item in milliseconds.
+    pub median_item_ms: Option<f64>,
+    /// Generated tokens per second of generation time.
+    pub tokens_per_second: Option<f64>,
+}
+
+/// What `heatmapctl purge` deletes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeSpec {
+    /// Models whose folders are removed.
+    pub models: Vec<String>,
+    /// With models: only these sessions.
+    pub sessions: Vec<String>,
+    /// Remove grade files only.
+    pub grades: bool,
+    /// Remove everything under `output/` except `Summaries/` (unless `summaries`).
+    pub all: bool,
+    /// Also remove `Summaries/`, `specifics/` and `graphs/`.
+    pub summaries: bool,
+    /// List what would be removed without removing it.
+    pub dry_run: bool,
+}
+
+/// What a purge removed, or would remove.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeReport {
+    /// Nothing was removed.
+    pub dry_run: bool,
+    /// Files.
+    pub files: u64,
+    /// Folders.
+    pub folders: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// Paths, relative to the workspace, at most 50.
+    pub paths: Vec<String>,
+}
+
+/// A heatmap table with where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeatmapView {
+    /// Id in `csv_index.json`, or `live`.
+    pub id: String,
+    /// Path of the CSV.
+    pub path: String,
+    /// The table.
+    pub table: HeatmapTable,
 }

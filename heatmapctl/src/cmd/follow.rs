@@ -113,6 +113,8 @@ fn show_event(bars: &JobBars, retries: &mut RetryNotes, output: &mut Output<'_>,
             None => return,
         },
         Event::Message(text) => text.clone(),
+        Event::Pull { status, .. } => status.clone(),
+        Event::Count { label, done, total } => format!("{label}: {done} of {total}"),
     };
     bars.note(output.err, &line);
 }

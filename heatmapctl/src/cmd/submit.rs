@@ -98,6 +98,9 @@ pub fn build_spec(
         template_name,
         stop: args.stops.clone(),
         grade: args.grade.clone(),
+        think: None,
+        canary: false,
+        force: false,
     };
     Ok((spec, warnings))
 }

@@ -48,6 +48,17 @@ pub async fn handle<W: AsyncWrite + Unpin + Send>(
         Request::Aggregate { sessions } => aggregate(server, sessions).await,
         Request::Derive { ids, all } => derive(server, ids, all).await,
         Request::Models { backend, url } => runner.models(backend, &url).await.map(Response::Models).unwrap_or_else(error),
+        other @ (Request::Evaluate(_)
+        | Request::Canary { .. }
+        | Request::GetSettings
+        | Request::SetSettings { .. }
+        | Request::Pull { .. }
+        | Request::Stats
+        | Request::Purge(_)
+        | Request::Show { .. }) => Response::Error {
+            kind: ErrorKind::InvalidRequest,
+            message: format!("{} is not available in this heatmapd", heatmap_proto::socket::request_name(&other)),
+        },
         Request::Shutdown => {
             tracing::info!("shutdown requested by a client");
             server.shutdown.cancel();

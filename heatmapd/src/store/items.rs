@@ -218,6 +218,9 @@ mod tests {
             template_name: None,
             stop: vec![],
             grade: GradeMode::Exact,
+            think: None,
+            canary: false,
+            force: false,
         }
     }
 
