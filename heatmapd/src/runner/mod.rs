@@ -212,10 +212,7 @@ impl Runner {
         let job = self.load(id)?;
         match receiver {
             Some(rx) if !job.state.is_final() => Ok(Ok(rx)),
-            _ if job.state.is_final() => {
-                let report = self.inner.reports.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned();
-                Ok(Err((self.summary(&job)?, report)))
-            }
+            _ if job.state.is_final() => Ok(Err((self.summary(&job)?, self.report(id)))),
             _ => {
                 // Queued behind another job: wait until it becomes active.
                 Ok(Ok(self.wait_subscription(id)))
@@ -242,8 +239,10 @@ impl Runner {
                 }
                 match runner.inner.store.job(id) {
                     Ok(Some(job)) if job.state.is_final() => {
+                        // The job ran and ended between two polls: send what it left.
                         if let Ok(summary) = runner.summary(&job) {
-                            let _ = tx.send(Update::Ended { summary: Box::new(summary), heatmap: None });
+                            let heatmap = runner.report(id).map(Box::new);
+                            let _ = tx.send(Update::Ended { summary: Box::new(summary), heatmap });
                         }
                         return;
                     }
@@ -253,7 +252,7 @@ impl Runner {
                 if tx.receiver_count() == 0 {
                     return;
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         });
         rx
@@ -324,6 +323,11 @@ impl Runner {
     pub async fn models(&self, kind: heatmap_proto::BackendKind, url: &str) -> Result<Vec<ModelInfo>, ApiError> {
         let client = crate::backend::Client::new(kind, url).map_err(|e| ApiError::invalid(e.to_string()))?;
         client.list_models().await.map_err(|e| ApiError::new(ErrorKind::Backend, e.to_string()))
+    }
+
+    /// Returns the snapshot written for a job by this daemon, if any.
+    fn report(&self, id: JobId) -> Option<AggregateReport> {
+        self.inner.reports.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
     }
 
     /// Remembers the snapshot written for a job, for late followers.
