@@ -267,8 +267,11 @@ pub fn spawn_with(output: PathBuf, options: WatchOptions) -> Result<WatchHandle,
         .name("heatmap-watch".into())
         .spawn(move || {
             watcher.build_index();
+            let watch_started = Instant::now();
             let debouncer = match start_debouncer(&watcher.output, options.debounce, events) {
                 Ok(debouncer) => {
+                    let elapsed_ms = watch_started.elapsed().as_millis() as u64;
+                    tracing::debug!(output = %watcher.output.display(), elapsed_ms, "file watch in place");
                     let _ = ready_sender.send(Ok(()));
                     debouncer
                 }
@@ -408,8 +411,13 @@ impl Watcher {
 
     /// Reads the whole tree into a new index.
     fn build_index(&mut self) {
+        let started = Instant::now();
         match LiveIndex::build(&self.output) {
-            Ok(index) => self.index = Some(index),
+            Ok(index) => {
+                let elapsed_ms = started.elapsed().as_millis() as u64;
+                tracing::debug!(output = %self.output.display(), elapsed_ms, "read all grades");
+                self.index = Some(index);
+            }
             Err(err) => self.log_error(&err, "initial scan"),
         }
     }

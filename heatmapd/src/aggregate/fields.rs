@@ -305,13 +305,73 @@ impl<'de> Visitor<'de> for KeySeed {
 
 /// Returns the field a key names, if it is a known one.
 fn lookup(key: &str) -> Option<Field> {
-    if key.len() > 20 {
+    if let Some(field) = lookup_lowercase(key) {
+        return Some(field);
+    }
+    // Rare spellings such as `Accuracy`: fold to lowercase on the stack.
+    let mut folded = [0u8; 24];
+    let bytes = key.as_bytes();
+    if bytes.len() > folded.len() || !bytes.iter().any(u8::is_ascii_uppercase) {
         return None;
     }
-    NAMES
-        .iter()
-        .find(|(_, name)| name.len() == key.len() && name.eq_ignore_ascii_case(key))
-        .map(|&(field, _)| field)
+    for (out, byte) in folded.iter_mut().zip(bytes) {
+        *out = byte.to_ascii_lowercase();
+    }
+    std::str::from_utf8(&folded[..bytes.len()])
+        .ok()
+        .and_then(lookup_lowercase)
+}
+
+/// Matches a lowercase key; a `match` on strings compiles to a length
+/// switch and a few comparisons, which matters at one call per key per file.
+fn lookup_lowercase(key: &str) -> Option<Field> {
+    Some(match key {
+        "accuracy" => Field::Accuracy,
+        "acc" => Field::Acc,
+        "score" => Field::Score,
+        "accuracy_score" => Field::AccuracyScore,
+        "accuracy_pct" => Field::AccuracyPct,
+        "accuracy_percent" => Field::AccuracyPercent,
+        "accuracy_percentage" => Field::AccuracyPercentage,
+        "percent" => Field::Percent,
+        "percentage" => Field::Percentage,
+        "pct" => Field::Pct,
+        "correct" => Field::Correct,
+        "is_correct" => Field::IsCorrect,
+        "passed" => Field::Passed,
+        "pass" => Field::Pass,
+        "label" => Field::Label,
+        "verdict" => Field::Verdict,
+        "judgment" => Field::Judgment,
+        "judgement" => Field::Judgement,
+        "result" => Field::Result,
+        "grade" => Field::Grade,
+        "evaluation" => Field::Evaluation,
+        "assessment" => Field::Assessment,
+        "outcome" => Field::Outcome,
+        "category" => Field::Category,
+        "num_correct" => Field::NumCorrect,
+        "n_correct" => Field::NCorrect,
+        "correct_count" => Field::CorrectCount,
+        "total" => Field::Total,
+        "num_total" => Field::NumTotal,
+        "n_total" => Field::NTotal,
+        "total_count" => Field::TotalCount,
+        "count" => Field::Count,
+        "num_questions" => Field::NumQuestions,
+        "results" => Field::Results,
+        "scores" => Field::Scores,
+        "outcomes" => Field::Outcomes,
+        "grades" => Field::Grades,
+        "evaluations" => Field::Evaluations,
+        "model" => Field::Model,
+        "temperature" => Field::Temperature,
+        "temp" => Field::Temp,
+        "prompt_id" => Field::PromptId,
+        "id" => Field::Id,
+        "question_id" => Field::QuestionId,
+        _ => return None,
+    })
 }
 
 /// Returns the name of a field as written in [`NAMES`].
@@ -327,6 +387,14 @@ mod tests {
     fn names_follow_discriminants() {
         for (index, (field, _)) in NAMES.iter().enumerate() {
             assert_eq!(*field as usize, index, "{field:?}");
+        }
+    }
+
+    #[test]
+    fn every_name_is_looked_up() {
+        for (field, name) in NAMES {
+            assert_eq!(lookup(name), Some(field), "{name}");
+            assert_eq!(lookup(&name.to_uppercase()), Some(field), "{name}");
         }
     }
 
