@@ -2,7 +2,7 @@
 //!
 //! [`spawn`] starts a thread that keeps a [`LiveIndex`] of every grade and
 //! rewrites `output/Summaries/heatmap_live.csv` whenever a grade lands,
-//! changes or goes away. File events only say where to look: the index
+//! changes or goes away. File events only point to where to look: the index
 //! re-reads the files named, lists folders that appeared, and compares file
 //! stamps on a rescan. A rescan runs after the watcher reports lost events
 //! (an inotify queue overflow) and on a timer.
@@ -172,7 +172,7 @@ impl WatchHandle {
             .clone()
     }
 
-    /// Returns a receiver that sees every refresh, for async code.
+    /// Returns a receiver of every refresh's status, for async code.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<LiveStatus> {
         self.shared.sender.subscribe()
     }
@@ -249,6 +249,9 @@ pub fn spawn_with(output: PathBuf, options: WatchOptions) -> Result<WatchHandle,
     if !output.is_dir() {
         return Err(WatchError::OutputNotFound { path: output });
     }
+    // Event paths start with the watched path as the watcher resolves it, so
+    // watch the canonical path (macOS, for one, reports /private/var for /var).
+    let output = std::fs::canonicalize(&output).unwrap_or(output);
     let (sender, receiver) = mpsc::channel();
     let (ready_sender, ready) = mpsc::sync_channel(1);
     let shared = Arc::new(Shared {
@@ -448,7 +451,7 @@ impl Watcher {
         }
     }
 
-    /// Writes the CSV when it changed (or always, when `always`) and tells waiters.
+    /// Writes the CSV when it changed (or always, when `always`) and wakes the waiters.
     fn publish(&mut self, stats: UpdateStats, started: Instant, reason: &str, always: bool) {
         let Some(index) = &self.index else { return };
         let table = index.table();

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate a synthetic output/ tree of grade files for the aggregation benchmarks.
 
-The tree follows heatmapd's layout: output/<model_dir>/<session>/ holds
+The tree follows heatmapd's layout: output/<model_dir>/<session>/ contains
 session.json, one answer <model_dir>.t<temp>,num<id>.txt per item and its
 grade <stem>_eval.json. Accuracies come from a seeded random generator, so two
 runs with the same arguments write the same tree.

@@ -29,8 +29,8 @@ pub enum Accuracy {
     Scored(f64),
     /// The grade has no usable accuracy. It is counted and reported, never averaged as 0.
     Unscored,
-    /// A field holds a value that cannot be an accuracy (NaN, infinite,
-    /// negative, above 100); the reason names the field and the value.
+    /// A field contains a value that cannot be an accuracy (NaN, infinite,
+    /// negative, above 100). The reason names the field and the value.
     Invalid(String),
 }
 

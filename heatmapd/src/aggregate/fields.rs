@@ -118,7 +118,7 @@ pub(crate) const NUMERIC: [Field; 10] = [
     Field::Pct,
 ];
 
-/// Boolean fields that say whether the answer is correct.
+/// Boolean fields that mark the answer correct or wrong.
 pub(crate) const BOOLEAN: [Field; 4] =
     [Field::Correct, Field::IsCorrect, Field::Passed, Field::Pass];
 
@@ -322,8 +322,8 @@ fn lookup(key: &str) -> Option<Field> {
         .and_then(lookup_lowercase)
 }
 
-/// Matches a lowercase key; a `match` on strings compiles to a length
-/// switch and a few comparisons, which matters at one call per key per file.
+/// Matches a lowercase key. A `match` on strings compiles to a length
+/// switch and a few comparisons, and this runs once per key of every file.
 fn lookup_lowercase(key: &str) -> Option<Field> {
     Some(match key {
         "accuracy" => Field::Accuracy,

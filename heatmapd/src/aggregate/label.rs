@@ -39,7 +39,7 @@ const NEGATORS: [&str; 8] = [
     "not", "non", "isnt", "arent", "wasnt", "werent", "never", "hardly",
 ];
 
-/// Nouns that "no" negates when it stands right before them: "no hallucination" is a pass.
+/// Nouns that "no" negates when it comes right before them, so "no hallucination" is a pass.
 const NEGATED_BY_NO: [&str; 7] = [
     "hallucination",
     "hallucinations",

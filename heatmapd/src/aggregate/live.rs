@@ -25,7 +25,7 @@ use super::{AggregateError, summaries};
 /// File name of the live heatmap inside `Summaries/`.
 pub const LIVE_CSV: &str = "heatmap_live.csv";
 
-/// What the index knows about one file.
+/// The index entry of one file.
 #[derive(Debug, Clone)]
 struct Entry {
     stamp: Option<FileStamp>,
@@ -34,7 +34,7 @@ struct Entry {
     grade: Option<Cell>,
 }
 
-/// Where a parsed grade falls; `accuracy` is `None` for an unscored grade.
+/// The cell of a parsed grade and its accuracy, `None` for an unscored grade.
 #[derive(Debug, Clone)]
 struct Cell {
     model: Arc<str>,
@@ -53,7 +53,7 @@ pub struct LiveCounts {
     pub invalid: u64,
 }
 
-/// What an update changed.
+/// Counts of the files an update read and changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UpdateStats {
     /// Files read.
@@ -280,6 +280,7 @@ impl LiveIndex {
         }
         let dir = path.parent().unwrap_or(&self.output);
         let (outcome, stamp) = self.reader.read_stamped(dir, rel, session_model.as_ref());
+        self.reader.forget_dir();
         self.insert(outcome, session_model, stamp);
         UpdateStats {
             read: 1,

@@ -51,7 +51,7 @@ pub enum AggregateError {
     InvalidSession {
         /// The session as given.
         session: String,
-        /// What is wrong with it.
+        /// The problem found.
         reason: String,
     },
     /// A folder to scan could not be listed.
@@ -83,7 +83,7 @@ pub enum AggregateError {
     InvalidIndex {
         /// The index file.
         path: PathBuf,
-        /// What is wrong with it.
+        /// The problem found.
         reason: String,
     },
 }

@@ -4,7 +4,7 @@
 //! Each part comes from the file's own fields first, then its name
 //! (`<model_dir>.t<temp>,num<id>...`), then its folder
 //! (`output/<model_dir>/<session>/`). The model name of a session is the
-//! `model` field of that session's `session.json`, which holds the real name
+//! `model` field of that session's `session.json`, which contains the real name
 //! where the folder only has a sanitized one.
 
 use std::collections::{HashMap, HashSet};
@@ -39,11 +39,11 @@ pub struct GradeRecord {
 pub struct InvalidFile {
     /// Path relative to `output/`, with `/` separators.
     pub file: String,
-    /// Why it was rejected.
+    /// The reason it was rejected.
     pub error: String,
 }
 
-/// What reading one file gave.
+/// The result of reading one file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FileOutcome {
     /// A parsed grade.
@@ -171,7 +171,7 @@ fn invalid(file: String, error: String) -> FileOutcome {
     FileOutcome::Invalid(InvalidFile { file, error })
 }
 
-/// Returns the first of `fields` that holds non-blank text, trimmed.
+/// Returns the first of `fields` that contains non-blank text, trimmed.
 fn text_field<'a>(fields: &'a GradeFields, names: &[Field]) -> Option<&'a str> {
     names
         .iter()

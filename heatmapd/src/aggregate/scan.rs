@@ -25,7 +25,7 @@ pub(crate) struct ScanRoot {
     pub(crate) session_model: Option<Arc<str>>,
 }
 
-/// A folder that holds listed grade files.
+/// A folder that contains listed grade files.
 #[derive(Debug)]
 pub(crate) struct ListedDir {
     pub(crate) path: PathBuf,

@@ -1,4 +1,4 @@
-//! Which part of `output/` an aggregation covers.
+//! The scope of an aggregation: all of `output/` or some session folders.
 
 use std::fs;
 use std::path::Path;

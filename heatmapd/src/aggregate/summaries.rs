@@ -53,8 +53,8 @@ fn json_lines<T: Serialize>(rows: impl ExactSizeIterator<Item = T>) -> Vec<u8> {
     out
 }
 
-/// A file name taken for this snapshot: an empty file holds the name until
-/// the content replaces it, and is removed if the snapshot fails first.
+/// A file name taken for this snapshot. An empty file reserves the name
+/// until the content replaces it, and is removed if the snapshot fails first.
 pub(crate) struct Reserved {
     pub(crate) path: PathBuf,
     /// The stamp with any `_<n>` suffix added to make the name unique.

@@ -71,7 +71,7 @@ pub enum AnalysisError {
         path: PathBuf,
         /// Line number, from 1.
         line: u64,
-        /// What is wrong.
+        /// The problem found.
         message: String,
     },
     /// An output file could not be written.

@@ -181,3 +181,19 @@ fn live_csv_matches_snapshot() {
             .all(|e| e.filename != LIVE_CSV)
     );
 }
+
+#[test]
+fn recreated_folder_is_read_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path();
+    let grade = write(output, "m/s/m.t00,num1_eval.json", r#"{"accuracy": 1}"#);
+    let mut index = LiveIndex::build(output).unwrap();
+    write(output, "m/s/m.t00,num1_eval.json", r#"{"accuracy": 0.5}"#);
+    index.apply([grade.as_path()]);
+    assert_eq!(csv(&index), "Model,0\nm,0.5000\n");
+
+    fs::rename(output.join("m/s"), output.join("m/old")).unwrap();
+    write(output, "m/s/m.t00,num1_eval.json", r#"{"accuracy": 0}"#);
+    index.apply([grade.as_path()]);
+    assert_eq!(csv(&index), "Model,0\nm,0.0000\n");
+}
