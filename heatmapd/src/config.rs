@@ -96,6 +96,8 @@ pub struct Settings {
     pub question_start: u32,
     /// Last prompt, inclusive; `None` is the last one.
     pub question_end: Option<u32>,
+    /// Minimum number of grades a heatmap cell needs to be filled.
+    pub min_samples: u32,
     /// Every key of the file, known or not, in file order.
     pub raw: Map<String, Value>,
 }
@@ -106,10 +108,19 @@ impl Default for Settings {
             "temp_min": 0.0,
             "temp_max": 1.0,
             "temp_step": 0.1,
-            "question_range": {"start": 1, "end": null}
+            "question_range": {"start": 1, "end": null},
+            "min_samples": 1
         });
         let Value::Object(raw) = raw else { unreachable!() };
-        Settings { temp_min: 0.0, temp_max: 1.0, temp_step: 0.1, question_start: 1, question_end: None, raw }
+        Settings {
+            temp_min: 0.0,
+            temp_max: 1.0,
+            temp_step: 0.1,
+            question_start: 1,
+            question_end: None,
+            min_samples: 1,
+            raw,
+        }
     }
 }
 
@@ -168,7 +179,13 @@ impl Settings {
                 ));
             }
         };
-        let settings = Settings { temp_min, temp_max, temp_step, question_start, question_end, raw };
+        let min_samples = match raw.get("min_samples") {
+            None | Some(Value::Null) => defaults.min_samples,
+            Some(v) => whole(v).ok_or_else(|| {
+                invalid(path, "min_samples", &format!("expected a whole number of at least 1, got {v}"))
+            })?,
+        };
+        let settings = Settings { temp_min, temp_max, temp_step, question_start, question_end, min_samples, raw };
         settings.validate(path)?;
         Ok(settings)
     }
@@ -211,6 +228,9 @@ impl Settings {
                 &format!("must be at least question_range.start ({}), got {end}", self.question_start),
             ));
         }
+        if self.min_samples < 1 {
+            return Err(invalid(path, "min_samples", "must be at least 1 (a filled cell needs one grade or more)"));
+        }
         Ok(())
     }
 
@@ -229,6 +249,7 @@ impl Settings {
             "question_range".into(),
             serde_json::json!({"start": self.question_start, "end": self.question_end}),
         );
+        raw.insert("min_samples".into(), serde_json::json!(self.min_samples));
         let mut text = serde_json::to_string_pretty(&Value::Object(raw)).expect("a JSON map serializes");
         text.push('\n');
         write_atomic(path, text.as_bytes()).map_err(|source| SettingsError::Io { path: path.to_path_buf(), source })
@@ -293,6 +314,19 @@ mod tests {
         assert_eq!(settings.temperatures().len(), 11);
         assert_eq!(settings.question_start, 1);
         assert_eq!(settings.question_end, None);
+        assert_eq!(settings.min_samples, 1);
+    }
+
+    #[test]
+    fn min_samples_read_and_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        std::fs::write(&path, r#"{"min_samples": 3}"#).unwrap();
+        let mut settings = Settings::load(&path).unwrap();
+        assert_eq!(settings.min_samples, 3);
+        settings.min_samples = 5;
+        settings.save(&path).unwrap();
+        assert_eq!(Settings::load(&path).unwrap().min_samples, 5);
     }
 
     #[test]
@@ -305,6 +339,9 @@ mod tests {
         assert_eq!(invalid_key(r#"{"question_range": {"start": 5, "end": 2}}"#), "question_range.end");
         assert_eq!(invalid_key(r#"{"temp_min": "low"}"#), "temp_min");
         assert_eq!(invalid_key(r#"[1, 2]"#), "(top level)");
+        assert_eq!(invalid_key(r#"{"min_samples": 0}"#), "min_samples");
+        assert_eq!(invalid_key(r#"{"min_samples": 1.5}"#), "min_samples");
+        assert_eq!(invalid_key(r#"{"min_samples": "3"}"#), "min_samples");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod grade;
 pub mod ipc;
 pub mod layout;
 pub mod lock;
+pub mod ops;
 pub mod prompts;
 pub mod runner;
 pub mod store;

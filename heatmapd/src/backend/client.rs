@@ -126,11 +126,11 @@ impl Client {
         &self.base
     }
 
-    fn endpoint(&self, path: &str) -> String {
+    pub(super) fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn request(&self, method: Method, url: &str) -> RequestBuilder {
+    pub(super) fn request(&self, method: Method, url: &str) -> RequestBuilder {
         let builder = self.http.request(method, url);
         match &self.api_key {
             Some(key) => builder.bearer_auth(key),
@@ -399,7 +399,7 @@ impl Client {
     }
 
     /// Reads the body of an error response and classifies it.
-    async fn status_error(
+    pub(super) async fn status_error(
         &self,
         url: &str,
         model: Option<&str>,

@@ -32,6 +32,7 @@ mod failure;
 mod lines;
 mod ollama;
 mod openai;
+mod pull;
 mod retry;
 
 #[cfg(test)]
@@ -44,6 +45,7 @@ use serde_json::Value;
 
 pub use client::{Client, ClientOptions};
 pub use error::{BackendError, TransientKind};
+pub use pull::PullProgress;
 pub use retry::{RetryEvent, RetryOutcome, RetryPolicy, generate_with_retry, parse_retry_after};
 
 /// One generation to send to a server.

@@ -48,14 +48,16 @@ pub async fn handle<W: AsyncWrite + Unpin + Send>(
         Request::Aggregate { sessions } => aggregate(server, sessions).await,
         Request::Derive { ids, all } => derive(server, ids, all).await,
         Request::Models { backend, url } => runner.models(backend, &url).await.map(Response::Models).unwrap_or_else(error),
-        other @ (Request::Evaluate(_)
-        | Request::Canary { .. }
-        | Request::GetSettings
-        | Request::SetSettings { .. }
-        | Request::Pull { .. }
-        | Request::Stats
-        | Request::Purge(_)
-        | Request::Show { .. }) => Response::Error {
+        Request::Canary { backend, url, model, high_temperature } => {
+            super::ops::canary(server, backend, url, model, high_temperature).await
+        }
+        Request::GetSettings => super::ops::get_settings(server),
+        Request::SetSettings { pairs } => super::ops::set_settings(server, pairs),
+        Request::Pull { url, model } => return super::ops::pull(server, url, model, writer).await,
+        Request::Stats => super::ops::stats(server).await,
+        Request::Purge(spec) => super::ops::purge(server, spec).await,
+        Request::Show { id } => super::ops::show(server, id).await,
+        other @ Request::Evaluate(_) => Response::Error {
             kind: ErrorKind::InvalidRequest,
             message: format!("{} is not available in this heatmapd", heatmap_proto::socket::request_name(&other)),
         },

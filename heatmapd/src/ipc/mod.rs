@@ -6,6 +6,7 @@
 
 mod handlers;
 mod listener;
+mod ops;
 
 use std::sync::Arc;
 use std::time::Instant;

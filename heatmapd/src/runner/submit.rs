@@ -38,6 +38,10 @@ impl Runner {
         let hash = prompts::snapshot_hash(&selected);
 
         self.check_servers(&spec).await?;
+        crate::ops::memory::check_job(&spec).await?;
+        if spec.canary {
+            crate::ops::canary::check_job(&spec, &temperatures).await?;
+        }
 
         let item_count = spec.models.len() * temperatures.len() * selected.len() * spec.repeats as usize;
         if item_count > MAX_ITEMS {

@@ -8,6 +8,7 @@
 mod items;
 mod jobs;
 mod schema;
+mod stats;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
