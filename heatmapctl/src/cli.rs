@@ -88,6 +88,27 @@ pub enum Command {
         #[arg(long, value_enum)]
         backend: Option<BackendArg>,
     },
+    /// Show settings.json with the temperature axis and prompt range it gives, or change it with `set`
+    Settings(crate::cmd::settings::SettingsArgs),
+    /// Show storage used under output/, file counts, grades by outcome and timing per model
+    Stats,
+    /// Remove answers, grades or folders under output/, after listing them and asking
+    Purge(crate::cmd::purge::PurgeArgs),
+    /// Draw a heatmap: an id from csv_index.json, or `live`
+    Show {
+        /// Heatmap id, or `live` for the watcher's heatmap_live.csv
+        id: String,
+    },
+    /// Download a model through Ollama, with a progress bar per layer
+    Pull {
+        /// Model name, e.g. gemma3:1b
+        name: String,
+        /// Base URL of the Ollama server [default: OLLAMA_HOST, else http://127.0.0.1:11434]
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+    /// Check that a server honours temperature: 5 answers at 0 must agree, 5 at a high temperature must not
+    Canary(crate::cmd::canary::CanaryArgs),
     /// Stop heatmapd cleanly; unfinished items resume at its next start
     Shutdown,
 }
@@ -152,6 +173,14 @@ pub struct SubmitArgs {
     /// How answers are graded: none, exact, contains or judge:MODEL
     #[arg(long, default_value = "exact", value_name = "MODE", value_parser = parse_grade)]
     pub grade: GradeMode,
+
+    /// Run a temperature canary per model first, and reject the job when a server ignores temperature
+    #[arg(long)]
+    pub canary: bool,
+
+    /// Skip the Crunch Mode check that the models fit in 80% of system memory
+    #[arg(long)]
+    pub force: bool,
 
     /// Show progress until the job ends, then print its heatmap
     #[arg(long)]

@@ -1,10 +1,16 @@
 //! Subcommands: turning parsed arguments into requests, and running them on a connection.
 
 pub mod aggregate;
+pub mod canary;
 pub mod control;
 pub mod follow;
 pub mod list;
 pub mod models;
+pub mod pull;
+pub mod purge;
+pub mod settings;
+pub mod show;
+pub mod stats;
 pub mod status;
 pub mod submit;
 
@@ -48,6 +54,42 @@ pub enum Action {
         /// Every registered heatmap.
         all: bool,
     },
+    /// Show settings, or change them with the given pairs.
+    Settings(Option<Vec<(String, String)>>),
+    /// Workspace statistics.
+    Stats,
+    /// Purge files under `output/` after a dry run.
+    Purge {
+        /// What to remove (the dry run flag is set by the command).
+        spec: heatmap_proto::PurgeSpec,
+        /// Confirmation mode after the dry run.
+        confirm: purge::Confirm,
+    },
+    /// Draw a heatmap.
+    Show {
+        /// Heatmap id or `live`.
+        id: String,
+        /// Cell colours.
+        colour: show::Colour,
+    },
+    /// Pull a model through Ollama.
+    Pull {
+        /// Ollama base URL.
+        url: String,
+        /// Model name.
+        model: String,
+    },
+    /// Temperature canary of one model.
+    Canary {
+        /// API kind.
+        backend: BackendKind,
+        /// Base URL.
+        url: String,
+        /// Model.
+        model: String,
+        /// High temperature, or the settings' top.
+        high_temperature: Option<f64>,
+    },
     /// List a server's models.
     Models {
         /// API kind.
@@ -83,6 +125,50 @@ impl Action {
             Command::Shutdown => Action::Control(Control::Shutdown),
             Command::Aggregate { sessions } => Action::Aggregate(sessions),
             Command::Derive { ids, all } => Action::Derive { ids, all },
+            Command::Settings(args) => match args.action {
+                Some(settings::SettingsAction::Set { words }) => {
+                    Action::Settings(Some(settings::pair_up(&words)?))
+                }
+                None => Action::Settings(None),
+            },
+            Command::Stats => Action::Stats,
+            Command::Purge(args) => {
+                use std::io::IsTerminal;
+                let confirm = purge::Confirm::choose(args.yes, std::io::stdin().is_terminal());
+                Action::Purge {
+                    spec: args.spec(),
+                    confirm,
+                }
+            }
+            Command::Show { id } => {
+                use std::io::IsTerminal;
+                let colour = show::Colour::choose(
+                    std::io::stdout().is_terminal(),
+                    std::env::var("NO_COLOR").ok().as_deref(),
+                    std::env::var("COLORTERM").ok().as_deref(),
+                );
+                Action::Show { id, colour }
+            }
+            Command::Pull { name, url } => {
+                let urls: Vec<String> = url.into_iter().collect();
+                let (_, mut urls) =
+                    submit::resolve_server(&urls, Some(BackendKind::Ollama), ollama_host)?;
+                Action::Pull {
+                    url: urls.remove(0),
+                    model: name,
+                }
+            }
+            Command::Canary(args) => {
+                let urls: Vec<String> = args.url.into_iter().collect();
+                let (backend, mut urls) =
+                    submit::resolve_server(&urls, args.backend.map(Into::into), ollama_host)?;
+                Action::Canary {
+                    backend,
+                    url: urls.remove(0),
+                    model: args.model,
+                    high_temperature: args.high_temperature,
+                }
+            }
             Command::Models { url, backend } => {
                 let urls: Vec<String> = url.into_iter().collect();
                 let (backend, mut urls) =
@@ -117,6 +203,20 @@ impl Action {
             Action::Aggregate(sessions) => aggregate::aggregate(connection, output, sessions).await,
             Action::Derive { ids, all } => aggregate::derive(connection, output, ids, all).await,
             Action::Models { backend, url } => models::run(connection, output, backend, url).await,
+            Action::Settings(pairs) => settings::run(connection, output, pairs).await,
+            Action::Stats => stats::run(connection, output).await,
+            Action::Purge { spec, confirm } => {
+                let mut stdin = std::io::stdin().lock();
+                purge::run(connection, output, spec, confirm, &mut stdin).await
+            }
+            Action::Show { id, colour } => show::run(connection, output, id, colour).await,
+            Action::Pull { url, model } => pull::run(connection, output, url, model).await,
+            Action::Canary {
+                backend,
+                url,
+                model,
+                high_temperature,
+            } => canary::run(connection, output, backend, url, model, high_temperature).await,
         }
     }
 }

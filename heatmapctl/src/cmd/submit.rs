@@ -99,8 +99,8 @@ pub fn build_spec(
         stop: args.stops.clone(),
         grade: args.grade.clone(),
         think: None,
-        canary: false,
-        force: false,
+        canary: args.canary,
+        force: args.force,
     };
     Ok((spec, warnings))
 }
