@@ -7,6 +7,7 @@
 #    json.load, a regex on the name, mean per cell), median of PY_TRIALS runs.
 # 3. Times heatmapd's full aggregation (aggregate::snapshot, which also
 #    writes every summary file), median of TRIALS runs.
+#    Then reports the CPU time of one more run of each.
 # 4. Times the watcher: from the rename of one new grade to the rewrite of
 #    heatmap_live.csv, median of WATCH_TRIALS trials.
 #
@@ -51,6 +52,16 @@ python_ms=$(for _ in $(seq "$py_trials"); do python3 "$root/scripts/bench/baseli
 echo "heatmapd aggregate::snapshot, $trials runs..."
 rust_ms=$("$examples/aggregate_bench" "$output" "$trials" 2>/dev/null | tail -n 1)
 
+# CPU seconds (user + system) of one more run each: less sensitive than wall
+# time to other processes competing for the cores.
+cpu_seconds() {
+    local TIMEFORMAT='%U %S'
+    { time "$@" >/dev/null 2>&1; } 2>&1 | awk '{ printf "%.2f", $1 + $2 }'
+}
+echo "CPU time of one more run each..."
+python_cpu=$(cpu_seconds python3 "$root/scripts/bench/baseline_scan.py" "$output")
+rust_cpu=$(cpu_seconds "$examples/aggregate_bench" "$output" 1)
+
 echo "watcher latency, $watch_trials trials..."
 watch_ms=$("$examples/watch_bench" "$output" "$watch_trials" 2>/dev/null | tail -n 1)
 
@@ -60,4 +71,5 @@ echo "grade files:                          $grades"
 echo "python scan (median):                 $python_ms ms"
 echo "heatmapd full aggregation (median):   $rust_ms ms"
 echo "speed-up:                             ${ratio}x"
+echo "CPU time, python / heatmapd:          $python_cpu s / $rust_cpu s"
 echo "heatmap_live.csv after a rename:      $watch_ms ms (median)"
