@@ -264,6 +264,8 @@ pub fn spawn_with(output: PathBuf, options: WatchOptions) -> Result<WatchHandle,
         shared: shared.clone(),
         index: None,
         last_csv: None,
+        last_error_log: None,
+        suppressed_errors: 0,
     };
     let events = sender.clone();
     let thread = std::thread::Builder::new()
@@ -343,7 +345,17 @@ struct Watcher {
     index: Option<LiveIndex>,
     /// The CSV text last written, so a timed rescan that changed nothing writes nothing.
     last_csv: Option<String>,
+    /// When a watcher error was last logged.
+    last_error_log: Option<Instant>,
+    /// Watcher errors not logged since then.
+    suppressed_errors: u64,
 }
+
+/// Delay of the rescan that follows a watcher error.
+const ERROR_RESCAN_DELAY: Duration = Duration::from_secs(5);
+
+/// Minimum time between two log lines about watcher errors.
+const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Watcher {
     fn run(mut self, receiver: mpsc::Receiver<Message>, options: WatchOptions) {
@@ -365,6 +377,7 @@ impl Watcher {
             batch.extend(receiver.try_iter());
             let mut paths = Vec::new();
             let mut rescan = false;
+            let mut errors = false;
             let mut stop = false;
             for message in batch {
                 match message {
@@ -377,9 +390,10 @@ impl Watcher {
                             }
                         }
                     }
-                    Message::Events(Err(errors)) => {
-                        for error in errors {
-                            rescan |= self.log_notify_error(&error);
+                    Message::Events(Err(batch)) => {
+                        for error in batch {
+                            self.log_notify_error(&error);
+                            errors = true;
                         }
                     }
                 }
@@ -387,29 +401,48 @@ impl Watcher {
             if stop {
                 break;
             }
+            if errors {
+                // Errors may have cost events; rescan soon, but not once per
+                // error when they come in a stream (one per new folder past the watch limit).
+                next_rescan = next_rescan.min(Instant::now() + ERROR_RESCAN_DELAY);
+            }
             if rescan {
                 self.full_refresh("events were lost");
                 next_rescan = Instant::now() + options.rescan_interval;
             } else if !paths.is_empty() {
+                paths.sort();
+                paths.dedup();
                 self.apply(&paths);
             }
         }
         tracing::info!(output = %self.output.display(), "stopped watching output folder");
     }
 
-    /// Logs an error from the file watcher; returns whether a rescan is due.
-    fn log_notify_error(&self, error: &notify::Error) -> bool {
+    /// Logs an error from the file watcher, at most one line per
+    /// [`ERROR_LOG_INTERVAL`] with the count of the errors left out.
+    fn log_notify_error(&mut self, error: &notify::Error) {
+        let now = Instant::now();
+        if self
+            .last_error_log
+            .is_some_and(|last| now - last < ERROR_LOG_INTERVAL)
+        {
+            self.suppressed_errors += 1;
+            return;
+        }
+        let suppressed = std::mem::take(&mut self.suppressed_errors);
+        self.last_error_log = Some(now);
         if is_watch_limit(error) {
             tracing::error!(
-                output = %self.output.display(), paths = ?error.paths,
+                output = %self.output.display(), paths = ?error.paths, suppressed,
                 "the limit on inotify watches is reached, so new folders are not watched; \
                  raise it with `sudo sysctl fs.inotify.max_user_watches=524288`"
             );
         } else {
-            tracing::warn!(output = %self.output.display(), paths = ?error.paths, error = %error, "file watcher error");
+            tracing::warn!(
+                output = %self.output.display(), paths = ?error.paths, error = %error, suppressed,
+                "file watcher error"
+            );
         }
-        // Events may have been lost with the error.
-        true
     }
 
     /// Reads the whole tree into a new index.
