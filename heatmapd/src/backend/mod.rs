@@ -68,11 +68,18 @@ pub struct GenerateRequest {
     pub stop: Vec<String>,
     /// Asks the server to constrain the output to JSON.
     pub json_output: bool,
+    /// JSON schema the output must follow; when set, it takes the place of
+    /// `json_output`. Ollama receives it as `format`, OpenAI-compatible
+    /// servers as a `json_schema` response format.
+    pub json_schema: Option<Value>,
+    /// Ollama's top-level `think` switch for thinking models; `None` leaves
+    /// the server's default. OpenAI-compatible servers never receive it.
+    pub think: Option<bool>,
 }
 
 impl GenerateRequest {
-    /// Creates a request with no seed, no token limit, no stop sequences and
-    /// free-form output.
+    /// Creates a request with no seed, no token limit, no stop sequences,
+    /// free-form output and the server's default for thinking.
     pub fn new(
         model: impl Into<String>,
         prompt: impl Into<String>,
@@ -88,6 +95,8 @@ impl GenerateRequest {
             max_tokens: None,
             stop: Vec::new(),
             json_output: false,
+            json_schema: None,
+            think: None,
         }
     }
 }

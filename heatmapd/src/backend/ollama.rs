@@ -19,7 +19,9 @@ pub(crate) const TAGS_PATH: &str = "/api/tags";
 /// Sampling settings go in `options`, the only place Ollama reads them. Chat
 /// mode sends the prompt without `raw`, so Ollama applies the model's chat
 /// template with the prompt as the user message. Completion mode sets
-/// `raw: true` so the text reaches the model unchanged.
+/// `raw: true` so the text reaches the model unchanged. A JSON schema goes in
+/// `format` (Ollama 0.5 and later), and `think` stays at the top level,
+/// where Ollama reads it.
 pub(crate) fn request_body(request: &GenerateRequest) -> Value {
     let mut options = Map::new();
     options.insert("temperature".to_owned(), json!(request.temperature));
@@ -40,8 +42,13 @@ pub(crate) fn request_body(request: &GenerateRequest) -> Value {
     if request.mode == PromptMode::Completion {
         body.insert("raw".to_owned(), json!(true));
     }
-    if request.json_output {
+    if let Some(schema) = &request.json_schema {
+        body.insert("format".to_owned(), schema.clone());
+    } else if request.json_output {
         body.insert("format".to_owned(), json!("json"));
+    }
+    if let Some(think) = request.think {
+        body.insert("think".to_owned(), json!(think));
     }
     body.insert("options".to_owned(), Value::Object(options));
     Value::Object(body)
@@ -222,6 +229,28 @@ mod tests {
         assert!(body.get("format").is_none());
         let options = body["options"].as_object().unwrap();
         assert_eq!(options.len(), 1, "{options:?}");
+    }
+
+    #[test]
+    fn body_sends_schema_as_format() {
+        let schema = json!({"type": "object", "required": ["verdict"]});
+        let mut request = GenerateRequest::new("judge", "Grade", PromptMode::Chat, 0.0);
+        request.json_output = true;
+        request.json_schema = Some(schema.clone());
+        let body = request_body(&request);
+        assert_eq!(body["format"], schema);
+        assert!(body.get("think").is_none());
+    }
+
+    #[test]
+    fn body_sends_think_at_top_level() {
+        let mut request = GenerateRequest::new("qwen3", "Hi", PromptMode::Chat, 0.5);
+        request.think = Some(false);
+        let body = request_body(&request);
+        assert_eq!(body["think"], json!(false));
+        assert!(body["options"].get("think").is_none());
+        request.think = Some(true);
+        assert_eq!(request_body(&request)["think"], json!(true));
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub(crate) fn path(mode: PromptMode) -> &'static str {
 }
 
 /// Builds the body of a streamed chat or completion request, asking for a
-/// usage chunk at the end.
+/// usage chunk at the end. `think` is Ollama's alone and is never sent here.
 pub(crate) fn request_body(request: &GenerateRequest) -> Value {
     let mut body = Map::new();
     body.insert("model".to_owned(), json!(request.model));
@@ -50,10 +50,23 @@ pub(crate) fn request_body(request: &GenerateRequest) -> Value {
     if !request.stop.is_empty() {
         body.insert("stop".to_owned(), json!(request.stop));
     }
-    if request.json_output {
+    if let Some(schema) = &request.json_schema {
+        body.insert("response_format".to_owned(), schema_format(schema));
+    } else if request.json_output {
         body.insert("response_format".to_owned(), json!({"type": "json_object"}));
     }
     Value::Object(body)
+}
+
+/// Builds a `json_schema` response format, which llama-server and vLLM
+/// accept. The schema's `title` names it, else the name is `response`.
+fn schema_format(schema: &Value) -> Value {
+    let name = schema
+        .get("title")
+        .and_then(Value::as_str)
+        .filter(|title| !title.is_empty())
+        .unwrap_or("response");
+    json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema}})
 }
 
 /// Decodes an SSE stream of completion chunks up to `data: [DONE]`.
@@ -292,6 +305,30 @@ mod tests {
         assert_eq!(body["stream_options"], json!({"include_usage": true}));
         assert_eq!(body["response_format"], json!({"type": "json_object"}));
         assert!(body.get("prompt").is_none());
+    }
+
+    #[test]
+    fn body_sends_schema_response_format() {
+        let schema = json!({"title": "verdict", "type": "object"});
+        let mut request = GenerateRequest::new("judge", "Grade", PromptMode::Chat, 0.0);
+        request.json_output = true;
+        request.json_schema = Some(schema.clone());
+        request.think = Some(true);
+        let body = request_body(&request);
+        let expected = json!({
+            "type": "json_schema",
+            "json_schema": {"name": "verdict", "schema": schema},
+        });
+        assert_eq!(body["response_format"], expected);
+        assert!(body.get("think").is_none());
+    }
+
+    #[test]
+    fn schema_without_title_is_named_response() {
+        let mut request = GenerateRequest::new("judge", "Grade", PromptMode::Chat, 0.0);
+        request.json_schema = Some(json!({"type": "object"}));
+        let body = request_body(&request);
+        assert_eq!(body["response_format"]["json_schema"]["name"], json!("response"));
     }
 
     #[test]
