@@ -88,6 +88,8 @@ pub enum Command {
         #[arg(long, value_enum)]
         backend: Option<BackendArg>,
     },
+    /// Grade saved answers with an evaluator model (LLM judge)
+    Evaluate(crate::cmd::evaluate::EvaluateArgs),
     /// Show settings.json with the temperature axis and prompt range it gives, or change it with `set`
     Settings(crate::cmd::settings::SettingsArgs),
     /// Show storage used under output/, file counts, grades by outcome and timing per model
@@ -173,6 +175,11 @@ pub struct SubmitArgs {
     /// How answers are graded: none, exact, contains or judge:MODEL
     #[arg(long, default_value = "exact", value_name = "MODE", value_parser = parse_grade)]
     pub grade: GradeMode,
+
+    /// Thinking models: true or false sets Ollama's `think` switch (other servers ignore it)
+    /// [default: the server's default]
+    #[arg(long, value_name = "BOOL")]
+    pub think: Option<bool>,
 
     /// Run a temperature canary per model first, and reject the job when a server ignores temperature
     #[arg(long)]

@@ -98,7 +98,7 @@ pub fn build_spec(
         template_name,
         stop: args.stops.clone(),
         grade: args.grade.clone(),
-        think: None,
+        think: args.think,
         canary: args.canary,
         force: args.force,
     };

@@ -2,19 +2,30 @@
 //!
 //! The instructions come from `evaluator_prompt.txt` with the placeholders
 //! `{prompt}`, `{expected}` and `{answer}`. The judge is asked at
-//! temperature 0 for a JSON object `{"verdict": "correct" | "incorrect",
-//! "justification": "..."}`.
+//! temperature 0 with a fixed seed for a JSON object `{"verdict": "correct" |
+//! "incorrect", "justification": "..."}`, constrained by a JSON schema where
+//! the server supports one. Output without a usable verdict is asked for
+//! again, up to [`JUDGE_ATTEMPTS`] times, and then kept raw and unscored.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use heatmap_proto::PromptMode;
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::GradeRecord;
+use super::verdict;
 use crate::backend::{BackendError, Client, GenerateRequest, RetryPolicy, generate_with_retry};
 
 /// Temperature the judge is asked with.
 pub const JUDGE_TEMPERATURE: f64 = 0.0;
+/// Seed the judge is asked with, so a verdict can be reproduced.
+pub const JUDGE_SEED: u64 = 0;
+/// Token limit of the first judge request; doubled after output cut off by it.
+pub const JUDGE_MAX_TOKENS: u32 = 256;
+/// Judge requests per answer when the output has no usable verdict.
+pub const JUDGE_ATTEMPTS: u32 = 3;
 
 /// Instructions written to `evaluator_prompt.txt` when it is missing.
 pub const DEFAULT_INSTRUCTIONS: &str = "You are grading an answer to a short question.
@@ -58,6 +69,20 @@ pub fn load_instructions(path: &Path) -> String {
     }
 }
 
+/// Returns the JSON schema of a verdict object. Its `title` names the
+/// schema in OpenAI-style `response_format` requests.
+pub fn verdict_schema() -> Value {
+    json!({
+        "title": "verdict",
+        "type": "object",
+        "properties": {
+            "verdict": {"type": "string", "enum": ["correct", "incorrect"]},
+            "justification": {"type": "string"},
+        },
+        "required": ["verdict", "justification"],
+    })
+}
+
 /// A judge's decision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
@@ -69,6 +94,8 @@ pub struct Verdict {
     pub raw: Option<String>,
     /// The judge model.
     pub model: String,
+    /// Seed the judge was asked with.
+    pub seed: Option<u64>,
 }
 
 impl Verdict {
@@ -79,6 +106,8 @@ impl Verdict {
         record.justification = self.justification;
         record.judge_raw = self.raw;
         record.judge_temperature = Some(JUDGE_TEMPERATURE);
+        record.judge_seed = self.seed;
+        record.judge_model = Some(self.model);
         record
     }
 }
@@ -104,7 +133,152 @@ pub fn render(instructions: &str, prompt: &str, expected: Option<&str>, answer: 
         .replace("{answer}", answer.trim())
 }
 
-/// Asks the evaluator model to judge one answer.
+/// Constraint on the judge's output. A server that rejects one form with
+/// HTTP 400 gets the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum OutputFormat {
+    /// The verdict's JSON schema.
+    Schema = 0,
+    /// Any JSON object (`format: "json"`, `response_format: json_object`).
+    JsonObject = 1,
+    /// No constraint; the instructions alone ask for JSON.
+    Free = 2,
+}
+
+impl OutputFormat {
+    fn from_level(level: u8) -> OutputFormat {
+        match level {
+            0 => OutputFormat::Schema,
+            1 => OutputFormat::JsonObject,
+            _ => OutputFormat::Free,
+        }
+    }
+}
+
+/// An evaluator model on one server, with its instructions.
+///
+/// It remembers which output constraint the server accepts, so after one
+/// HTTP 400 for a JSON schema the later requests go without it.
+#[derive(Debug)]
+pub struct Judge {
+    client: Client,
+    model: String,
+    instructions: String,
+    retry: RetryPolicy,
+    format: AtomicU8,
+}
+
+impl Judge {
+    /// Creates a judge that asks `model` on `client` with the default retry policy.
+    pub fn new(client: Client, model: impl Into<String>, instructions: impl Into<String>) -> Judge {
+        Judge {
+            client,
+            model: model.into(),
+            instructions: instructions.into(),
+            retry: RetryPolicy::default(),
+            format: AtomicU8::new(OutputFormat::Schema as u8),
+        }
+    }
+
+    /// Sets the retry policy of transient request failures.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Judge {
+        self.retry = retry;
+        self
+    }
+
+    /// Returns the judge model.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Returns the server client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn request(&self, text: &str, max_tokens: u32, format: OutputFormat) -> GenerateRequest {
+        let mut request =
+            GenerateRequest::new(&self.model, text, PromptMode::Chat, JUDGE_TEMPERATURE);
+        request.seed = Some(JUDGE_SEED);
+        request.max_tokens = Some(max_tokens);
+        request.json_output = format != OutputFormat::Free;
+        request.json_schema = (format == OutputFormat::Schema).then(verdict_schema);
+        request
+    }
+
+    /// Asks for a verdict on one answer.
+    ///
+    /// Output without a usable verdict is asked for again, with twice the
+    /// token limit when the output was cut off by it, up to
+    /// [`JUDGE_ATTEMPTS`] requests. The last such output is returned raw and
+    /// unscored. An error means the server could not be asked at all.
+    pub async fn judge(
+        &self,
+        prompt: &str,
+        expected: Option<&str>,
+        answer: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Verdict, JudgeError> {
+        let text = render(&self.instructions, prompt, expected, answer);
+        let mut max_tokens = JUDGE_MAX_TOKENS;
+        let mut last_output = String::new();
+        let mut attempt = 0;
+        while attempt < JUDGE_ATTEMPTS {
+            let format = OutputFormat::from_level(self.format.load(Ordering::Relaxed));
+            let request = self.request(&text, max_tokens, format);
+            let outcome =
+                generate_with_retry(&self.client, &request, &self.retry, cancel, |_| {}).await;
+            let generation = match outcome.result {
+                Ok(generation) => generation,
+                // NOTE: any 400 steps down, including one for a prompt that is too long,
+                // so such a request is sent up to three times before it fails.
+                Err(source) if source.status() == Some(400) && format != OutputFormat::Free => {
+                    let next = format as u8 + 1;
+                    tracing::info!(model = %self.model, url = %self.client.url(), error = %source,
+                        "the server rejected the judge's output format; asking without it");
+                    self.format.fetch_max(next, Ordering::Relaxed);
+                    continue;
+                }
+                Err(source) => {
+                    return Err(JudgeError::Backend {
+                        model: self.model.clone(),
+                        source,
+                    });
+                }
+            };
+            attempt += 1;
+            let parsed = verdict::parse(&generation.text);
+            if parsed.correct.is_some() {
+                return Ok(Verdict {
+                    correct: parsed.correct,
+                    justification: parsed.justification,
+                    raw: None,
+                    model: self.model.clone(),
+                    seed: Some(JUDGE_SEED),
+                });
+            }
+            tracing::debug!(model = %self.model, attempt, output = %generation.text, "judge output has no verdict");
+            if generation.finish_reason.as_deref() == Some("length") {
+                max_tokens = max_tokens.saturating_mul(2);
+            }
+            last_output = generation.text;
+        }
+        tracing::warn!(model = %self.model, attempts = JUDGE_ATTEMPTS, "judge output has no usable verdict; the grade is unscored");
+        Ok(Verdict {
+            correct: None,
+            justification: None,
+            raw: Some(last_output),
+            model: self.model.clone(),
+            seed: Some(JUDGE_SEED),
+        })
+    }
+}
+
+/// Asks the evaluator model to judge one answer; see [`Judge::judge`].
+///
+/// NOTE: each call starts from the JSON schema again, so a server that
+/// rejects it gets one extra request per answer. Keep a [`Judge`] to avoid that.
 pub async fn judge(
     client: &Client,
     model: &str,
@@ -114,47 +288,22 @@ pub async fn judge(
     answer: &str,
     cancel: &CancellationToken,
 ) -> Result<Verdict, JudgeError> {
-    let request = GenerateRequest {
-        model: model.to_string(),
-        prompt: render(instructions, prompt, expected, answer),
-        mode: PromptMode::Chat,
-        temperature: JUDGE_TEMPERATURE,
-        seed: Some(0),
-        max_tokens: Some(256),
-        stop: Vec::new(),
-        json_output: true,
-    };
-    let outcome = generate_with_retry(client, &request, &RetryPolicy::default(), cancel, |_| {}).await;
-    let generation = outcome.result.map_err(|source| JudgeError::Backend { model: model.to_string(), source })?;
-    Ok(parse_verdict(model, &generation.text))
+    Judge::new(client.clone(), model, instructions)
+        .judge(prompt, expected, answer, cancel)
+        .await
 }
 
-/// Reads a verdict from the judge's output: the JSON object, possibly inside
-/// a code fence or prose; failing that, the output is kept raw and unscored.
+/// Reads a verdict from the judge's output (see [`verdict::parse`]); output
+/// without a usable verdict is kept raw and unscored.
 pub fn parse_verdict(model: &str, output: &str) -> Verdict {
-    let object = serde_json::from_str::<serde_json::Value>(output.trim()).ok().filter(|v| v.is_object()).or_else(|| {
-        let start = output.find('{')?;
-        let end = output.rfind('}')?;
-        (end > start).then(|| serde_json::from_str(&output[start..=end]).ok()).flatten()
-    });
-    let Some(object) = object else {
-        return Verdict { correct: None, justification: None, raw: Some(output.to_string()), model: model.to_string() };
-    };
-    let justification = object.get("justification").and_then(|j| j.as_str()).map(str::to_string);
-    let correct = object
-        .get("correct")
-        .and_then(|c| c.as_bool())
-        .or_else(|| object.get("verdict").and_then(|v| v.as_str()).and_then(label_value));
-    let raw = correct.is_none().then(|| output.to_string());
-    Verdict { correct, justification, raw, model: model.to_string() }
-}
-
-fn label_value(label: &str) -> Option<bool> {
-    let label = label.trim().trim_end_matches('.').to_lowercase();
-    match label.as_str() {
-        "correct" | "right" | "true" | "yes" => Some(true),
-        "incorrect" | "not correct" | "wrong" | "false" | "no" => Some(false),
-        _ => None,
+    let parsed = verdict::parse(output);
+    let raw = parsed.correct.is_none().then(|| output.to_string());
+    Verdict {
+        correct: parsed.correct,
+        justification: parsed.justification,
+        raw,
+        model: model.to_string(),
+        seed: None,
     }
 }
 
@@ -164,7 +313,10 @@ mod tests {
 
     #[test]
     fn plain_json_verdict() {
-        let v = parse_verdict("j", r#"{"verdict": "correct", "justification": "same city"}"#);
+        let v = parse_verdict(
+            "j",
+            r#"{"verdict": "correct", "justification": "same city"}"#,
+        );
         assert_eq!(v.correct, Some(true));
         assert_eq!(v.justification.as_deref(), Some("same city"));
         assert_eq!(v.raw, None);
@@ -181,6 +333,62 @@ mod tests {
         let v = parse_verdict("j", "I think it is right");
         assert_eq!(v.correct, None);
         assert_eq!(v.raw.as_deref(), Some("I think it is right"));
+    }
+
+    #[test]
+    fn truncated_output_kept_raw() {
+        let v = parse_verdict("j", "{\"verdict\": \"corr");
+        assert_eq!(v.correct, None);
+        assert_eq!(v.raw.as_deref(), Some("{\"verdict\": \"corr"));
+        let record = v.fill(GradeRecord::default());
+        assert_eq!(record.accuracy, None);
+        assert_eq!(record.judge_raw.as_deref(), Some("{\"verdict\": \"corr"));
+        assert_eq!(record.judge_model.as_deref(), Some("j"));
+    }
+
+    #[test]
+    fn fill_records_judge_settings() {
+        let verdict = Verdict {
+            correct: Some(false),
+            justification: Some("wrong".into()),
+            raw: None,
+            model: "judge:7b".into(),
+            seed: Some(JUDGE_SEED),
+        };
+        let record = verdict.fill(GradeRecord::default());
+        assert_eq!(record.accuracy, Some(0.0));
+        assert_eq!(record.correct, Some(false));
+        assert_eq!(record.judge_temperature, Some(0.0));
+        assert_eq!(record.judge_seed, Some(0));
+        assert_eq!(record.judge_model.as_deref(), Some("judge:7b"));
+    }
+
+    #[test]
+    fn requests_step_down_output_format() {
+        let client = Client::new(heatmap_proto::BackendKind::OpenAi, "http://127.0.0.1:9").unwrap();
+        let judge = Judge::new(client, "j", "{answer}");
+        let schema = judge.request("t", 256, OutputFormat::Schema);
+        assert_eq!(schema.json_schema, Some(verdict_schema()));
+        assert!(schema.json_output);
+        assert_eq!(schema.temperature, 0.0);
+        assert_eq!(schema.seed, Some(0));
+        assert_eq!(schema.max_tokens, Some(256));
+        let object = judge.request("t", 512, OutputFormat::JsonObject);
+        assert_eq!(object.json_schema, None);
+        assert!(object.json_output);
+        let free = judge.request("t", 512, OutputFormat::Free);
+        assert!(!free.json_output);
+        assert_eq!(free.json_schema, None);
+    }
+
+    #[test]
+    fn schema_requires_verdict_and_justification() {
+        let schema = verdict_schema();
+        assert_eq!(schema["required"], json!(["verdict", "justification"]));
+        assert_eq!(
+            schema["properties"]["verdict"]["enum"],
+            json!(["correct", "incorrect"])
+        );
     }
 
     #[test]

@@ -310,6 +310,8 @@ async fn process_item(runner: &Runner, context: &JobContext, lane: &Lane, item: 
         max_tokens: spec.max_tokens,
         stop: spec.stop.clone(),
         json_output: false,
+        json_schema: None,
+        think: spec.think,
     };
     let progress = context.progress.clone();
     let model = item.model.clone();
@@ -385,6 +387,8 @@ async fn save_answer(
     attempts: u32,
     client: &Client,
 ) -> std::io::Result<ItemOutcome> {
+    // A leading <think> block is reasoning: it goes to the thinking file and is never graded.
+    let generation = &grade::thinking::strip_generation(generation);
     let spec = &context.job.spec;
     let dir = session_dir(&context.output, session);
     let stem = layout::answer_stem(&session.model_dir, item.temperature, &item.prompt_id, item.repeat, spec.repeats);
@@ -454,7 +458,13 @@ async fn grade_answer(
         expected: prompt.expected.clone(),
         judge_temperature: None,
         judge_raw: None,
+        ..GradeRecord::default()
     };
+    record.set_measurements(generation, item.seed);
+    if spec.grade != GradeMode::None && grade::thinking::is_no_answer(generation) {
+        record.mark_no_answer();
+        return Some(Ok(record));
+    }
     let matcher = match &spec.grade {
         GradeMode::None => return None,
         GradeMode::Exact => grade::matching::exact,

@@ -5,6 +5,7 @@
 //! per item does not grow with the job. Rows are the record of every item:
 //! users can query them with the sqlite3 shell.
 
+mod answers;
 mod items;
 mod jobs;
 mod schema;
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
+pub use answers::AnswerSource;
 pub use items::{ItemOutcome, ItemRow, ItemState, NewItem};
 pub use jobs::{JobRow, SessionInfo};
 
