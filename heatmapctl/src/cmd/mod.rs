@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod canary;
 pub mod control;
+pub mod evaluate;
 pub mod follow;
 pub mod list;
 pub mod models;
@@ -16,7 +17,7 @@ pub mod submit;
 
 use std::path::Path;
 
-use heatmap_proto::{BackendKind, JobId, JobSpec};
+use heatmap_proto::{BackendKind, EvaluateSpec, JobId, JobSpec};
 
 use crate::cli::Command;
 use crate::client::Transport;
@@ -54,6 +55,8 @@ pub enum Action {
         /// Every registered heatmap.
         all: bool,
     },
+    /// Grade saved answers with an evaluator model.
+    Evaluate(EvaluateSpec),
     /// Show settings, or change them with the given pairs.
     Settings(Option<Vec<(String, String)>>),
     /// Workspace statistics.
@@ -125,6 +128,7 @@ impl Action {
             Command::Shutdown => Action::Control(Control::Shutdown),
             Command::Aggregate { sessions } => Action::Aggregate(sessions),
             Command::Derive { ids, all } => Action::Derive { ids, all },
+            Command::Evaluate(args) => Action::Evaluate(evaluate::build_spec(&args, ollama_host)?),
             Command::Settings(args) => match args.action {
                 Some(settings::SettingsAction::Set { words }) => {
                     Action::Settings(Some(settings::pair_up(&words)?))
@@ -217,6 +221,7 @@ impl Action {
                 model,
                 high_temperature,
             } => canary::run(connection, output, backend, url, model, high_temperature).await,
+            Action::Evaluate(spec) => evaluate::run(connection, output, spec).await,
         }
     }
 }

@@ -48,6 +48,7 @@ pub async fn handle<W: AsyncWrite + Unpin + Send>(
         Request::Aggregate { sessions } => aggregate(server, sessions).await,
         Request::Derive { ids, all } => derive(server, ids, all).await,
         Request::Models { backend, url } => runner.models(backend, &url).await.map(Response::Models).unwrap_or_else(error),
+        Request::Evaluate(spec) => return super::evaluate::evaluate(server, spec, writer).await,
         Request::Canary { backend, url, model, high_temperature } => {
             super::ops::canary(server, backend, url, model, high_temperature).await
         }
@@ -57,10 +58,6 @@ pub async fn handle<W: AsyncWrite + Unpin + Send>(
         Request::Stats => super::ops::stats(server).await,
         Request::Purge(spec) => super::ops::purge(server, spec).await,
         Request::Show { id } => super::ops::show(server, id).await,
-        other @ Request::Evaluate(_) => Response::Error {
-            kind: ErrorKind::InvalidRequest,
-            message: format!("{} is not available in this heatmapd", heatmap_proto::socket::request_name(&other)),
-        },
         Request::Shutdown => {
             tracing::info!("shutdown requested by a client");
             server.shutdown.cancel();

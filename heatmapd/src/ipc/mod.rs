@@ -4,6 +4,7 @@
 //! at a time. A malformed or oversized frame closes that connection with a
 //! logged warning and harms nothing else.
 
+mod evaluate;
 mod handlers;
 mod listener;
 mod ops;
