@@ -6,7 +6,7 @@ use tokio::io::AsyncWrite;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{Server, send};
-use crate::runner::{ApiError, Update};
+use crate::runner::{ApiError, Following, Update};
 
 fn error(err: ApiError) -> Response {
     Response::Error { kind: err.kind, message: err.message }
@@ -85,8 +85,11 @@ fn status(server: &Server) -> Response {
 
 async fn follow<W: AsyncWrite + Unpin + Send>(server: &Server, id: JobId, writer: &mut W) -> Result<(), FrameError> {
     let mut receiver = match server.runner.follow(id) {
-        Ok(Ok(receiver)) => receiver,
-        Ok(Err((summary, heatmap))) => return send(writer, &Response::JobEnded { summary, heatmap }).await,
+        Ok(Following::Live(receiver)) => receiver,
+        Ok(Following::Ended(summary, heatmap)) => {
+            let response = Response::JobEnded { summary: *summary, heatmap: heatmap.map(|h| *h) };
+            return send(writer, &response).await;
+        }
         Err(err) => return send(writer, &error(err)).await,
     };
     loop {
@@ -108,8 +111,11 @@ async fn follow<W: AsyncWrite + Unpin + Send>(server: &Server, id: JobId, writer
             Err(RecvError::Closed) => {
                 // The job ended between updates; report its final state.
                 return match server.runner.follow(id) {
-                    Ok(Err((summary, heatmap))) => send(writer, &Response::JobEnded { summary, heatmap }).await,
-                    Ok(Ok(new_receiver)) => {
+                    Ok(Following::Ended(summary, heatmap)) => {
+                        let response = Response::JobEnded { summary: *summary, heatmap: heatmap.map(|h| *h) };
+                        send(writer, &response).await
+                    }
+                    Ok(Following::Live(new_receiver)) => {
                         receiver = new_receiver;
                         continue;
                     }

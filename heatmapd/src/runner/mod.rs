@@ -57,6 +57,14 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// What following a job gives.
+pub enum Following {
+    /// Updates of a job that has not ended.
+    Live(tokio::sync::broadcast::Receiver<Update>),
+    /// The final summary and snapshot of a job that has ended.
+    Ended(Box<JobSummary>, Option<Box<AggregateReport>>),
+}
+
 /// Control of the job that is running now.
 struct ActiveJob {
     id: JobId,
@@ -200,23 +208,16 @@ impl Runner {
         Ok(JobDetail { summary, failures, rate })
     }
 
-    /// Subscribes to a job's updates.
-    ///
-    /// Returns the receiver, or the final summary and report when the job has already ended.
-    pub fn follow(
-        &self,
-        id: JobId,
-    ) -> Result<Result<tokio::sync::broadcast::Receiver<Update>, (JobSummary, Option<AggregateReport>)>, ApiError> {
+    /// Subscribes to a job's updates, or returns its end when it has already ended.
+    pub fn follow(&self, id: JobId) -> Result<Following, ApiError> {
         // Subscribe before reading the state, so an end between the two is not missed.
         let receiver = self.active_for(id).map(|a| a.progress.subscribe());
         let job = self.load(id)?;
         match receiver {
-            Some(rx) if !job.state.is_final() => Ok(Ok(rx)),
-            _ if job.state.is_final() => Ok(Err((self.summary(&job)?, self.report(id)))),
-            _ => {
-                // Queued behind another job: wait until it becomes active.
-                Ok(Ok(self.wait_subscription(id)))
-            }
+            Some(rx) if !job.state.is_final() => Ok(Following::Live(rx)),
+            _ if job.state.is_final() => Ok(Following::Ended(Box::new(self.summary(&job)?), self.report(id).map(Box::new))),
+            // Queued behind another job: wait until it becomes active.
+            _ => Ok(Following::Live(self.wait_subscription(id))),
         }
     }
 
