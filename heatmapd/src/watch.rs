@@ -240,8 +240,8 @@ pub fn spawn(output: PathBuf) -> Result<WatchHandle, WatchError> {
 /// Starts watching `output`.
 ///
 /// Returns once the tree has been read and the watch is in place, so a
-/// large tree makes this take as long as a full scan (about a second for
-/// 100,000 grades). The first `heatmap_live.csv` (generation 1) follows
+/// large tree makes this take as long as a full scan (1 to 8 s for
+/// 100,000 grades on the 2-core machine of `docs/benchmarks.md`). The first `heatmap_live.csv` (generation 1) follows
 /// right after. The tree is read before the watch starts because every
 /// file opened in a watched folder raises an open event, and 100,000 of
 /// them would overflow the kernel's event queue.
@@ -402,8 +402,8 @@ impl Watcher {
                 break;
             }
             if errors {
-                // Errors may have cost events; rescan soon, but not once per
-                // error when they come in a stream (one per new folder past the watch limit).
+                // Errors may have cost events, so rescan soon. Past the watch
+                // limit each new folder brings one, so do not rescan per error.
                 next_rescan = next_rescan.min(Instant::now() + ERROR_RESCAN_DELAY);
             }
             if rescan {
@@ -490,12 +490,13 @@ impl Watcher {
         let table = index.table();
         let csv = crate::aggregate::heatmap::render_csv(&table);
         if always || self.last_csv.as_deref() != Some(csv.as_str()) {
-            if let Err(err) = index.write_csv(&table) {
+            if let Err(err) = index.write_csv(&csv) {
                 self.log_error(&err, reason);
                 return;
             }
             self.last_csv = Some(csv);
         }
+
         let counts = index.counts();
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let mut status = self
@@ -510,6 +511,7 @@ impl Watcher {
             files_read: stats.read,
             elapsed_ms,
         };
+
         tracing::debug!(
             generation = status.generation,
             graded = counts.graded,

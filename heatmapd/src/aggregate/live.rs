@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use heatmap_proto::types::HeatmapTable;
 
-use super::heatmap::{TableBuilder, render_csv};
+use super::heatmap::TableBuilder;
 use super::read::{FileStamp, Reader, parallel_map};
 use super::record::FileOutcome;
 use super::scan::{self, Listing, ScanRoot};
@@ -210,12 +210,12 @@ impl LiveIndex {
         self.output.join("Summaries").join(LIVE_CSV)
     }
 
-    /// Writes `table` as the live heatmap CSV, replacing it atomically. The
-    /// file is not registered in `csv_index.json`.
-    pub fn write_csv(&self, table: &HeatmapTable) -> Result<PathBuf, AggregateError> {
+    /// Writes heatmap CSV text (see [`super::heatmap::render_csv`]) as the live heatmap,
+    /// replacing it atomically. The file is not registered in `csv_index.json`.
+    pub fn write_csv(&self, csv: &str) -> Result<PathBuf, AggregateError> {
         summaries::create_dir(&self.output.join("Summaries"))?;
         let path = self.csv_path();
-        summaries::write(&path, render_csv(table).as_bytes())?;
+        summaries::write(&path, csv.as_bytes())?;
         Ok(path)
     }
 

@@ -166,7 +166,7 @@ fn live_csv_matches_snapshot() {
         );
     }
     let index = LiveIndex::build(output).unwrap();
-    let written = index.write_csv(&index.table()).unwrap();
+    let written = index.write_csv(&csv(&index)).unwrap();
     assert_eq!(written, output.join("Summaries/heatmap_live.csv"));
     let report = crate::aggregate::snapshot(output, &crate::aggregate::Scope::All).unwrap();
     assert_eq!(
