@@ -9,7 +9,9 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(unix)]
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -119,10 +121,12 @@ pub(crate) struct Reader {
     buffer: Vec<u8>,
     interner: Interner,
     /// The folder of the previous file, kept open for `openat`.
+    #[cfg(unix)]
     dir: Option<(PathBuf, File)>,
     /// Whether to open with `O_NOATIME`, which spares an inode write on the
     /// first read of a fresh file. Only the file's owner may use it, so it is
     /// dropped after the kernel rejects it once.
+    #[cfg(unix)]
     noatime: bool,
 }
 
@@ -131,7 +135,9 @@ impl Reader {
         Reader {
             buffer: vec![0u8; BUFFER_SIZE],
             interner: Interner::default(),
+            #[cfg(unix)]
             dir: None,
+            #[cfg(unix)]
             noatime: true,
         }
     }
@@ -140,7 +146,10 @@ impl Reader {
     /// calls this after each batch, because a folder deleted or renamed in
     /// the meantime would otherwise still be read through the old descriptor.
     pub(crate) fn forget_dir(&mut self) {
-        self.dir = None;
+        #[cfg(unix)]
+        {
+            self.dir = None;
+        }
     }
 
     /// Reads and parses the grade file `rel` (relative to `output/`) in folder `dir`.
