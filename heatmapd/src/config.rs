@@ -19,7 +19,11 @@ pub struct Workspace {
 impl Workspace {
     /// Wraps a root folder, made absolute so later `chdir`s cannot move it.
     pub fn new(root: &Path) -> std::io::Result<Workspace> {
-        let root = if root.is_absolute() { root.to_path_buf() } else { std::env::current_dir()?.join(root) };
+        let root = if root.is_absolute() {
+            root.to_path_buf()
+        } else {
+            std::env::current_dir()?.join(root)
+        };
         Ok(Workspace { root })
     }
     /// `prompts.csv`.
@@ -111,7 +115,9 @@ impl Default for Settings {
             "question_range": {"start": 1, "end": null},
             "min_samples": 1
         });
-        let Value::Object(raw) = raw else { unreachable!() };
+        let Value::Object(raw) = raw else {
+            unreachable!()
+        };
         Settings {
             temp_min: 0.0,
             temp_max: 1.0,
@@ -130,7 +136,12 @@ impl Settings {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
-            Err(source) => return Err(SettingsError::Io { path: path.to_path_buf(), source }),
+            Err(source) => {
+                return Err(SettingsError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
         };
         Settings::parse(path, &text)
     }
@@ -138,17 +149,29 @@ impl Settings {
     /// Parses and validates settings text; `path` is used in messages.
     pub fn parse(path: &Path, text: &str) -> Result<Settings, SettingsError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let value: Value =
-            serde_json::from_str(text).map_err(|source| SettingsError::Json { path: path.to_path_buf(), source })?;
+        let value: Value = serde_json::from_str(text).map_err(|source| SettingsError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let Value::Object(raw) = value else {
-            return Err(invalid(path, "(top level)", "expected a JSON object such as {\"temp_min\": 0.0}"));
+            return Err(invalid(
+                path,
+                "(top level)",
+                "expected a JSON object such as {\"temp_min\": 0.0}",
+            ));
         };
         let defaults = Settings::default();
         let number = |key: &str, default: f64| -> Result<f64, SettingsError> {
             match raw.get(key) {
                 None | Some(Value::Null) => Ok(default),
-                Some(Value::Number(n)) => n.as_f64().ok_or_else(|| invalid(path, key, "expected a number")),
-                Some(other) => Err(invalid(path, key, &format!("expected a number, got {other}"))),
+                Some(Value::Number(n)) => n
+                    .as_f64()
+                    .ok_or_else(|| invalid(path, key, "expected a number")),
+                Some(other) => Err(invalid(
+                    path,
+                    key,
+                    &format!("expected a number, got {other}"),
+                )),
             }
         };
         let temp_min = number("temp_min", defaults.temp_min)?;
@@ -160,13 +183,21 @@ impl Settings {
                 let start = match range.get("start") {
                     None | Some(Value::Null) => 1,
                     Some(v) => whole(v).ok_or_else(|| {
-                        invalid(path, "question_range.start", &format!("expected a whole number of at least 1, got {v}"))
+                        invalid(
+                            path,
+                            "question_range.start",
+                            &format!("expected a whole number of at least 1, got {v}"),
+                        )
                     })?,
                 };
                 let end = match range.get("end") {
                     None | Some(Value::Null) => None,
                     Some(v) => Some(whole(v).ok_or_else(|| {
-                        invalid(path, "question_range.end", &format!("expected a whole number or null, got {v}"))
+                        invalid(
+                            path,
+                            "question_range.end",
+                            &format!("expected a whole number or null, got {v}"),
+                        )
                     })?),
                 };
                 (start, end)
@@ -175,17 +206,31 @@ impl Settings {
                 return Err(invalid(
                     path,
                     "question_range",
-                    &format!("expected an object like {{\"start\": 1, \"end\": null}}, got {other}"),
+                    &format!(
+                        "expected an object like {{\"start\": 1, \"end\": null}}, got {other}"
+                    ),
                 ));
             }
         };
         let min_samples = match raw.get("min_samples") {
             None | Some(Value::Null) => defaults.min_samples,
             Some(v) => whole(v).ok_or_else(|| {
-                invalid(path, "min_samples", &format!("expected a whole number of at least 1, got {v}"))
+                invalid(
+                    path,
+                    "min_samples",
+                    &format!("expected a whole number of at least 1, got {v}"),
+                )
             })?,
         };
-        let settings = Settings { temp_min, temp_max, temp_step, question_start, question_end, min_samples, raw };
+        let settings = Settings {
+            temp_min,
+            temp_max,
+            temp_step,
+            question_start,
+            question_end,
+            min_samples,
+            raw,
+        };
         settings.validate(path)?;
         Ok(settings)
     }
@@ -193,17 +238,28 @@ impl Settings {
     /// Checks the ranges of every known key.
     pub fn validate(&self, path: &Path) -> Result<(), SettingsError> {
         if !self.temp_min.is_finite() || self.temp_min < 0.0 {
-            return Err(invalid(path, "temp_min", &format!("must be a number of at least 0, got {}", self.temp_min)));
+            return Err(invalid(
+                path,
+                "temp_min",
+                &format!("must be a number of at least 0, got {}", self.temp_min),
+            ));
         }
         if !self.temp_max.is_finite() || self.temp_max < self.temp_min {
             return Err(invalid(
                 path,
                 "temp_max",
-                &format!("must be at least temp_min ({}), got {}", self.temp_min, self.temp_max),
+                &format!(
+                    "must be at least temp_min ({}), got {}",
+                    self.temp_min, self.temp_max
+                ),
             ));
         }
         if !self.temp_step.is_finite() || self.temp_step <= 0.0 {
-            return Err(invalid(path, "temp_step", &format!("must be greater than 0, got {}", self.temp_step)));
+            return Err(invalid(
+                path,
+                "temp_step",
+                &format!("must be greater than 0, got {}", self.temp_step),
+            ));
         }
         let count = axis_len(self.temp_min, self.temp_max, self.temp_step);
         if count > MAX_TEMPERATURES {
@@ -217,7 +273,11 @@ impl Settings {
             ));
         }
         if self.question_start < 1 {
-            return Err(invalid(path, "question_range.start", "must be at least 1 (prompts count from 1)"));
+            return Err(invalid(
+                path,
+                "question_range.start",
+                "must be at least 1 (prompts count from 1)",
+            ));
         }
         if let Some(end) = self.question_end
             && end < self.question_start
@@ -225,11 +285,18 @@ impl Settings {
             return Err(invalid(
                 path,
                 "question_range.end",
-                &format!("must be at least question_range.start ({}), got {end}", self.question_start),
+                &format!(
+                    "must be at least question_range.start ({}), got {end}",
+                    self.question_start
+                ),
             ));
         }
         if self.min_samples < 1 {
-            return Err(invalid(path, "min_samples", "must be at least 1 (a filled cell needs one grade or more)"));
+            return Err(invalid(
+                path,
+                "min_samples",
+                "must be at least 1 (a filled cell needs one grade or more)",
+            ));
         }
         Ok(())
     }
@@ -250,9 +317,13 @@ impl Settings {
             serde_json::json!({"start": self.question_start, "end": self.question_end}),
         );
         raw.insert("min_samples".into(), serde_json::json!(self.min_samples));
-        let mut text = serde_json::to_string_pretty(&Value::Object(raw)).expect("a JSON map serializes");
+        let mut text =
+            serde_json::to_string_pretty(&Value::Object(raw)).expect("a JSON map serializes");
         text.push('\n');
-        write_atomic(path, text.as_bytes()).map_err(|source| SettingsError::Io { path: path.to_path_buf(), source })
+        write_atomic(path, text.as_bytes()).map_err(|source| SettingsError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }
 
@@ -261,21 +332,31 @@ fn whole(value: &Value) -> Option<u32> {
 }
 
 fn invalid(path: &Path, key: &str, message: &str) -> SettingsError {
-    SettingsError::Invalid { path: path.to_path_buf(), key: key.to_string(), message: message.to_string() }
+    SettingsError::Invalid {
+        path: path.to_path_buf(),
+        key: key.to_string(),
+        message: message.to_string(),
+    }
 }
 
 /// Number of points `min + i * step` that do not pass `max`, with a tolerance
 /// of a millionth of a step for the last one.
 fn axis_len(min: f64, max: f64, step: f64) -> usize {
     let steps = ((max - min) / step + 1e-6).floor();
-    if steps > (MAX_TEMPERATURES * 10) as f64 { MAX_TEMPERATURES * 10 } else { steps as usize + 1 }
+    if steps > (MAX_TEMPERATURES * 10) as f64 {
+        MAX_TEMPERATURES * 10
+    } else {
+        steps as usize + 1
+    }
 }
 
 /// Builds the axis `min + i * step` for `i = 0..=n`, each computed by
 /// multiplication and rounded to 6 decimal places, so 0.1 steps give 0.3,
 /// not 0.30000000000000004.
 pub fn temperature_axis(min: f64, max: f64, step: f64) -> Vec<f64> {
-    (0..axis_len(min, max, step)).map(|i| round_temp(min + i as f64 * step)).collect()
+    (0..axis_len(min, max, step))
+        .map(|i| round_temp(min + i as f64 * step))
+        .collect()
 }
 
 #[cfg(test)]
@@ -333,10 +414,22 @@ mod tests {
     fn invalid_values_name_their_key() {
         assert_eq!(invalid_key(r#"{"temp_step": 0}"#), "temp_step");
         assert_eq!(invalid_key(r#"{"temp_step": -0.1}"#), "temp_step");
-        assert_eq!(invalid_key(r#"{"temp_min": 1.0, "temp_max": 0.5}"#), "temp_max");
-        assert_eq!(invalid_key(r#"{"temp_max": 100, "temp_step": 0.01}"#), "temp_step");
-        assert_eq!(invalid_key(r#"{"question_range": {"start": 0}}"#), "question_range.start");
-        assert_eq!(invalid_key(r#"{"question_range": {"start": 5, "end": 2}}"#), "question_range.end");
+        assert_eq!(
+            invalid_key(r#"{"temp_min": 1.0, "temp_max": 0.5}"#),
+            "temp_max"
+        );
+        assert_eq!(
+            invalid_key(r#"{"temp_max": 100, "temp_step": 0.01}"#),
+            "temp_step"
+        );
+        assert_eq!(
+            invalid_key(r#"{"question_range": {"start": 0}}"#),
+            "question_range.start"
+        );
+        assert_eq!(
+            invalid_key(r#"{"question_range": {"start": 5, "end": 2}}"#),
+            "question_range.end"
+        );
         assert_eq!(invalid_key(r#"{"temp_min": "low"}"#), "temp_min");
         assert_eq!(invalid_key(r#"[1, 2]"#), "(top level)");
         assert_eq!(invalid_key(r#"{"min_samples": 0}"#), "min_samples");
@@ -354,19 +447,29 @@ mod tests {
     fn unknown_keys_survive_save() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("settings.json");
-        std::fs::write(&path, r#"{"temp_min": 0.2, "my_note": "keep me", "temp_step": 0.2}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"temp_min": 0.2, "my_note": "keep me", "temp_step": 0.2}"#,
+        )
+        .unwrap();
         let mut settings = Settings::load(&path).unwrap();
         settings.temp_max = 2.0;
         settings.save(&path).unwrap();
         let reread: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(reread["my_note"], "keep me");
         assert_eq!(reread["temp_max"], 2.0);
-        assert_eq!(Settings::load(&path).unwrap().temperatures(), temperature_axis(0.2, 2.0, 0.2));
+        assert_eq!(
+            Settings::load(&path).unwrap().temperatures(),
+            temperature_axis(0.2, 2.0, 0.2)
+        );
     }
 
     #[test]
     fn missing_file_gives_defaults() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Settings::load(&dir.path().join("nope.json")).unwrap(), Settings::default());
+        assert_eq!(
+            Settings::load(&dir.path().join("nope.json")).unwrap(),
+            Settings::default()
+        );
     }
 }

@@ -18,13 +18,22 @@ pub const SUMMARY_DIRS: [&str; 3] = ["Summaries", "specifics", "graphs"];
 pub fn sanitize_name(name: &str) -> String {
     let mut out: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if out.is_empty() || out.chars().all(|c| c == '.') {
         out = out.replace('.', "_");
         out.insert(0, '_');
     }
-    if SUMMARY_DIRS.iter().any(|dir| dir.eq_ignore_ascii_case(&out)) {
+    if SUMMARY_DIRS
+        .iter()
+        .any(|dir| dir.eq_ignore_ascii_case(&out))
+    {
         out.insert(0, '_');
     }
     out
@@ -101,7 +110,10 @@ pub fn temp_tag(t: f64) -> String {
 /// Parses a tag written by [`temp_tag`]: two digits are tenths, anything else a decimal.
 pub fn parse_temp_tag(tag: &str) -> Option<f64> {
     if tag.len() == 2 && tag.bytes().all(|b| b.is_ascii_digit()) {
-        return tag.parse::<u32>().ok().map(|tenths| round_temp(f64::from(tenths) / 10.0));
+        return tag
+            .parse::<u32>()
+            .ok()
+            .map(|tenths| round_temp(f64::from(tenths) / 10.0));
     }
     let t: f64 = tag.parse().ok()?;
     (t.is_finite() && t >= 0.0).then(|| round_temp(t))
@@ -111,7 +123,13 @@ pub fn parse_temp_tag(tag: &str) -> Option<f64> {
 ///
 /// `repeat` is the repeat index from 0; the `,rep<k>` part appears only when
 /// the job has more than one repeat, and counts from 1.
-pub fn answer_stem(model_dir: &str, temperature: f64, prompt_id: &str, repeat: u32, repeats: u32) -> String {
+pub fn answer_stem(
+    model_dir: &str,
+    temperature: f64,
+    prompt_id: &str,
+    repeat: u32,
+    repeats: u32,
+) -> String {
     let id = sanitize_name(prompt_id);
     let mut stem = format!("{model_dir}.t{},num{id}", temp_tag(temperature));
     if repeats > 1 {
@@ -164,7 +182,10 @@ pub fn parse_file_name(name: &str) -> Option<ParsedName> {
 
 /// Returns the grade file path of an answer file: `<stem>_eval.json` beside it.
 pub fn grade_path(answer: &Path) -> PathBuf {
-    let stem = answer.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = answer
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     answer.with_file_name(format!("{stem}_eval.json"))
 }
 
@@ -176,8 +197,14 @@ pub fn grade_path(answer: &Path) -> PathBuf {
 /// the newest files may be lost even when the queue records their items as
 /// done; skipping the fsync keeps the cost per item low.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").suffix(".part").tempfile_in(dir)?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .suffix(".part")
+        .tempfile_in(dir)?;
     tmp.write_all(contents)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
@@ -245,15 +272,27 @@ mod tests {
 
     #[test]
     fn temp_tags_parse_back() {
-        for t in [0.0, 0.05, 0.1, 0.7, 1.0, 1.25, 1.5, 2.0, 9.9, 10.0, 12.5, 0.333333] {
-            assert_eq!(parse_temp_tag(&temp_tag(t)), Some(round_temp(t)), "temperature {t}");
+        for t in [
+            0.0, 0.05, 0.1, 0.7, 1.0, 1.25, 1.5, 2.0, 9.9, 10.0, 12.5, 0.333333,
+        ] {
+            assert_eq!(
+                parse_temp_tag(&temp_tag(t)),
+                Some(round_temp(t)),
+                "temperature {t}"
+            );
         }
     }
 
     #[test]
     fn answer_stem_format() {
-        assert_eq!(answer_stem("gemma", 0.7, "geo-01", 0, 1), "gemma.t07,numgeo-01");
-        assert_eq!(answer_stem("gemma", 0.05, "7", 2, 3), "gemma.t0.05,num7,rep3");
+        assert_eq!(
+            answer_stem("gemma", 0.7, "geo-01", 0, 1),
+            "gemma.t07,numgeo-01"
+        );
+        assert_eq!(
+            answer_stem("gemma", 0.05, "7", 2, 3),
+            "gemma.t0.05,num7,rep3"
+        );
     }
 
     #[test]
@@ -273,7 +312,10 @@ mod tests {
     #[test]
     fn grade_path_sits_beside_answer() {
         let answer = Path::new("output/m/s/m.t07,num1.txt");
-        assert_eq!(grade_path(answer), Path::new("output/m/s/m.t07,num1_eval.json"));
+        assert_eq!(
+            grade_path(answer),
+            Path::new("output/m/s/m.t07,num1_eval.json")
+        );
     }
 
     #[test]
@@ -290,8 +332,14 @@ mod tests {
     #[test]
     fn unique_session_adds_suffix() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(unique_session(dir.path(), "20261204_101500"), "20261204_101500");
+        assert_eq!(
+            unique_session(dir.path(), "20261204_101500"),
+            "20261204_101500"
+        );
         std::fs::create_dir(dir.path().join("20261204_101500")).unwrap();
-        assert_eq!(unique_session(dir.path(), "20261204_101500"), "20261204_101500_2");
+        assert_eq!(
+            unique_session(dir.path(), "20261204_101500"),
+            "20261204_101500_2"
+        );
     }
 }

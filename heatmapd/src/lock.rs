@@ -36,18 +36,31 @@ pub struct PidLock {
 impl PidLock {
     /// Takes the lock on `path` without waiting and writes our pid into it.
     pub fn acquire(path: &Path) -> Result<PidLock, LockError> {
-        let io = |source| LockError::Io { path: path.to_path_buf(), source };
+        let io = |source| LockError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         if let Some(parent) = path.parent() {
             create_private_dir(parent).map_err(io)?;
         }
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut text = String::new();
                 let _ = file.read_to_string(&mut text);
                 let pid = text.trim();
-                let pid = if pid.is_empty() { "unknown".to_string() } else { pid.to_string() };
+                let pid = if pid.is_empty() {
+                    "unknown".to_string()
+                } else {
+                    pid.to_string()
+                };
                 return Err(LockError::Held { pid });
             }
             Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
@@ -56,7 +69,10 @@ impl PidLock {
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         writeln!(file, "{}", std::process::id()).map_err(io)?;
         file.sync_data().map_err(io)?;
-        Ok(PidLock { file, path: path.to_path_buf() })
+        Ok(PidLock {
+            file,
+            path: path.to_path_buf(),
+        })
     }
 
     /// The PID file.
@@ -79,7 +95,10 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         if !dir.exists() {
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
         }
         let meta = std::fs::metadata(dir)?;
         if meta.permissions().mode() & 0o077 != 0 {
@@ -103,7 +122,10 @@ mod tests {
         let path = dir.path().join("run/heatmapd.pid");
         let first = PidLock::acquire(&path).unwrap();
         let err = PidLock::acquire(&path).unwrap_err();
-        assert_eq!(err.to_string(), format!("another heatmapd is running (pid {})", std::process::id()));
+        assert_eq!(
+            err.to_string(),
+            format!("another heatmapd is running (pid {})", std::process::id())
+        );
         drop(first);
         PidLock::acquire(&path).unwrap();
     }
@@ -114,7 +136,10 @@ mod tests {
         let path = dir.path().join("heatmapd.pid");
         std::fs::write(&path, "999999\n").unwrap();
         let lock = PidLock::acquire(&path).unwrap();
-        assert_eq!(std::fs::read_to_string(lock.path()).unwrap().trim(), std::process::id().to_string());
+        assert_eq!(
+            std::fs::read_to_string(lock.path()).unwrap().trim(),
+            std::process::id().to_string()
+        );
     }
 
     #[cfg(unix)]
@@ -124,6 +149,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("a/b");
         create_private_dir(&run).unwrap();
-        assert_eq!(std::fs::metadata(&run).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&run).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
     }
 }

@@ -55,7 +55,10 @@ fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -65,7 +68,10 @@ fn init_tracing(format: LogFormat) {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_tracing(args.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("heatmapd: cannot start the async runtime: {err}");
@@ -85,7 +91,10 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     if !args.root.is_dir() {
-        bail!("workspace root {} is not a folder; create it or pass --root DIR", args.root.display());
+        bail!(
+            "workspace root {} is not a folder; create it or pass --root DIR",
+            args.root.display()
+        );
     }
     let workspace = Workspace::new(&args.root).context("cannot resolve the workspace root")?;
 
@@ -102,7 +111,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let store = Store::open(&workspace.queue_db())?;
     let recovered = store.recover_running()?;
     if recovered > 0 {
-        tracing::info!(items = recovered, "items left running by a previous daemon put back to pending");
+        tracing::info!(
+            items = recovered,
+            "items left running by a previous daemon put back to pending"
+        );
     }
     grade::judge::load_instructions(&workspace.evaluator_prompt());
     check_inputs(&workspace);
@@ -119,8 +131,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
 
-    let socket = args.socket.clone().unwrap_or_else(heatmap_proto::socket::default_socket);
-    let listener = ipc::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
+    let socket = args
+        .socket
+        .clone()
+        .unwrap_or_else(heatmap_proto::socket::default_socket);
+    let listener =
+        ipc::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
     tracing::info!(socket = %socket.display(), "listening");
 
     let shutdown = CancellationToken::new();
@@ -134,17 +150,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let runner = runner.clone();
         async move { runner.run().await }
     });
-    let server = Arc::new(ipc::Server { runner, shutdown: shutdown.clone(), started, watching: _watcher.is_some() });
+    let server = Arc::new(ipc::Server {
+        runner,
+        shutdown: shutdown.clone(),
+        started,
+        watching: _watcher.is_some(),
+    });
     let server_task = tokio::spawn(ipc::serve(listener, server));
 
-    notify_systemd(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("ready")]);
+    notify_systemd(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status("ready"),
+    ]);
     spawn_watchdog(shutdown.clone());
-    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "heatmapd ready");
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "heatmapd ready"
+    );
 
     wait_for_signal(&shutdown).await;
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     shutdown.cancel();
-    if tokio::time::timeout(Duration::from_secs(15), scheduler).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(15), scheduler)
+        .await
+        .is_err()
+    {
         tracing::warn!("scheduler did not stop within 15 s");
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
@@ -161,7 +191,9 @@ fn check_inputs(workspace: &Workspace) {
     if workspace.prompts().exists() {
         match prompts::load(&workspace.prompts(), Some(&workspace.prompt_categories())) {
             Ok(list) => tracing::info!(prompts = list.len(), "prompts.csv read"),
-            Err(err) => tracing::warn!(error = %err, "prompts.csv is invalid; fix it before submitting"),
+            Err(err) => {
+                tracing::warn!(error = %err, "prompts.csv is invalid; fix it before submitting")
+            }
         }
     } else {
         tracing::warn!(path = %workspace.prompts().display(), "no prompts.csv in the workspace; add one before submitting");

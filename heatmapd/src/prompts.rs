@@ -48,11 +48,16 @@ pub enum PromptsError {
 
 /// Reads `prompts.csv`, then fills missing categories from `categories` when that file exists.
 pub fn load(path: &Path, categories: Option<&Path>) -> Result<Vec<Prompt>, PromptsError> {
-    let bytes = std::fs::read(path).map_err(|source| PromptsError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| PromptsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut prompts = parse(path, &bytes)?;
     if let Some(categories) = categories.filter(|p| p.exists()) {
-        let bytes =
-            std::fs::read(categories).map_err(|source| PromptsError::Io { path: categories.to_path_buf(), source })?;
+        let bytes = std::fs::read(categories).map_err(|source| PromptsError::Io {
+            path: categories.to_path_buf(),
+            source,
+        })?;
         let map = parse_categories(categories, &bytes)?;
         for prompt in &mut prompts {
             if prompt.category.is_none() {
@@ -68,21 +73,38 @@ fn strip_bom(bytes: &[u8]) -> &[u8] {
 }
 
 fn invalid(path: &Path, line: u64, message: impl Into<String>) -> PromptsError {
-    PromptsError::Invalid { path: path.to_path_buf(), line, message: message.into() }
+    PromptsError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        message: message.into(),
+    }
 }
 
 fn reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
-    csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(strip_bom(bytes))
+    csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(strip_bom(bytes))
 }
 
-fn column_index(path: &Path, headers: &csv::StringRecord, name: &str, required: bool) -> Result<Option<usize>, PromptsError> {
-    let found = headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+fn column_index(
+    path: &Path,
+    headers: &csv::StringRecord,
+    name: &str,
+    required: bool,
+) -> Result<Option<usize>, PromptsError> {
+    let found = headers
+        .iter()
+        .position(|h| h.trim().eq_ignore_ascii_case(name));
     if found.is_none() && required {
         let have: Vec<&str> = headers.iter().collect();
         return Err(invalid(
             path,
             1,
-            format!("missing required column '{name}' in the header (found: {}); the header must name id and prompt", have.join(", ")),
+            format!(
+                "missing required column '{name}' in the header (found: {}); the header must name id and prompt",
+                have.join(", ")
+            ),
         ));
     }
     Ok(found)
@@ -92,8 +114,12 @@ fn csv_error(path: &Path, err: csv::Error) -> PromptsError {
     let line = err.position().map(|p| p.line()).unwrap_or(0);
     let message = match err.kind() {
         csv::ErrorKind::Utf8 { .. } => "invalid UTF-8; save the file as UTF-8".to_string(),
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
-            format!("row has {len} fields but the header has {expected_len}; quote fields that contain commas")
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
+            format!(
+                "row has {len} fields but the header has {expected_len}; quote fields that contain commas"
+            )
         }
         _ => err.to_string(),
     };
@@ -119,10 +145,18 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Prompt>, PromptsError> {
         }
         let id = record.get(id_col).unwrap_or("").trim().to_string();
         if id.is_empty() {
-            return Err(invalid(path, line, "empty id; every prompt needs a unique id"));
+            return Err(invalid(
+                path,
+                line,
+                "empty id; every prompt needs a unique id",
+            ));
         }
         if let Some(first) = seen.get(&id) {
-            return Err(invalid(path, line, format!("duplicate id '{id}' (first used on line {first}); ids must be unique")));
+            return Err(invalid(
+                path,
+                line,
+                format!("duplicate id '{id}' (first used on line {first}); ids must be unique"),
+            ));
         }
         seen.insert(id.clone(), line);
         let prompt = record.get(prompt_col).unwrap_or("").trim().to_string();
@@ -130,18 +164,33 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Prompt>, PromptsError> {
             return Err(invalid(path, line, format!("empty prompt for id '{id}'")));
         }
         let optional = |col: Option<usize>| {
-            col.and_then(|c| record.get(c)).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+            col.and_then(|c| record.get(c))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
         };
-        prompts.push(Prompt { id, prompt, category: optional(category_col), expected: optional(expected_col) });
+        prompts.push(Prompt {
+            id,
+            prompt,
+            category: optional(category_col),
+            expected: optional(expected_col),
+        });
     }
     if prompts.is_empty() {
-        return Err(invalid(path, 1, "no prompts found; add rows below the header"));
+        return Err(invalid(
+            path,
+            1,
+            "no prompts found; add rows below the header",
+        ));
     }
     Ok(prompts)
 }
 
 /// Parses `prompts_categories.csv` (`id,category`).
-pub fn parse_categories(path: &Path, bytes: &[u8]) -> Result<HashMap<String, String>, PromptsError> {
+pub fn parse_categories(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<HashMap<String, String>, PromptsError> {
     let mut reader = reader(bytes);
     let headers = reader.headers().map_err(|e| csv_error(path, e))?.clone();
     let id_col = column_index(path, &headers, "id", true)?.expect("required");
@@ -165,11 +214,16 @@ pub fn select(prompts: &[Prompt], start: u32, end: Option<u32>) -> Result<Vec<Pr
     let total = prompts.len();
     let first = start.max(1) as usize;
     if first > total {
-        return Err(format!("question range starts at {start}, but the prompt set has only {total} prompts"));
+        return Err(format!(
+            "question range starts at {start}, but the prompt set has only {total} prompts"
+        ));
     }
     let last = end.map(|e| (e as usize).min(total)).unwrap_or(total);
     if last < first {
-        return Err(format!("question range {start}..{} selects no prompts", end.unwrap_or(0)));
+        return Err(format!(
+            "question range {start}..{} selects no prompts",
+            end.unwrap_or(0)
+        ));
     }
     Ok(prompts[first - 1..last].to_vec())
 }
@@ -178,13 +232,22 @@ pub fn select(prompts: &[Prompt], start: u32, end: Option<u32>) -> Result<Vec<Pr
 pub fn snapshot_hash(prompts: &[Prompt]) -> String {
     let mut hasher = Sha256::new();
     for prompt in prompts {
-        for field in [Some(&prompt.id), Some(&prompt.prompt), prompt.category.as_ref(), prompt.expected.as_ref()] {
+        for field in [
+            Some(&prompt.id),
+            Some(&prompt.prompt),
+            prompt.category.as_ref(),
+            prompt.expected.as_ref(),
+        ] {
             hasher.update(field.map(String::as_bytes).unwrap_or(b"\x00"));
             hasher.update(b"\x1f");
         }
         hasher.update(b"\x1e");
     }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Checks that ids are unique; used for snapshots restored from the queue.

@@ -109,7 +109,9 @@ mod tests {
     #[tokio::test]
     async fn frame_round_trip() {
         let mut buf = Vec::new();
-        write_frame(&mut buf, &("hello".to_string(), 7u32)).await.unwrap();
+        write_frame(&mut buf, &("hello".to_string(), 7u32))
+            .await
+            .unwrap();
         assert_eq!(&buf[..4], &(buf.len() as u32 - 4).to_be_bytes());
         let value: (String, u32) = read_frame(&mut buf.as_slice()).await.unwrap();
         assert_eq!(value, ("hello".to_string(), 7));
@@ -135,23 +137,37 @@ mod tests {
     #[tokio::test]
     async fn truncated_payload_reported() {
         let mut buf = Vec::new();
-        write_frame(&mut buf, &"a longer string".to_string()).await.unwrap();
+        write_frame(&mut buf, &"a longer string".to_string())
+            .await
+            .unwrap();
         buf.truncate(buf.len() - 3);
-        let err = read_frame::<_, String>(&mut buf.as_slice()).await.unwrap_err();
+        let err = read_frame::<_, String>(&mut buf.as_slice())
+            .await
+            .unwrap_err();
         assert!(matches!(err, FrameError::Truncated { .. }), "{err}");
     }
 
     #[tokio::test]
     async fn truncated_prefix_reported() {
         let buf = [0u8, 0];
-        let err = read_frame::<_, String>(&mut buf.as_slice()).await.unwrap_err();
-        assert!(matches!(err, FrameError::Truncated { got: 2, expected: 4 }));
+        let err = read_frame::<_, String>(&mut buf.as_slice())
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            FrameError::Truncated {
+                got: 2,
+                expected: 4
+            }
+        ));
     }
 
     #[tokio::test]
     async fn clean_close_between_frames() {
         let buf: [u8; 0] = [];
-        let err = read_frame::<_, String>(&mut buf.as_slice()).await.unwrap_err();
+        let err = read_frame::<_, String>(&mut buf.as_slice())
+            .await
+            .unwrap_err();
         assert!(matches!(err, FrameError::Closed));
     }
 
@@ -159,7 +175,9 @@ mod tests {
     async fn garbage_payload_is_decode_error() {
         let mut buf = 2u32.to_be_bytes().to_vec();
         buf.extend_from_slice(&[0xff, 0xff]);
-        let err = read_frame::<_, String>(&mut buf.as_slice()).await.unwrap_err();
+        let err = read_frame::<_, String>(&mut buf.as_slice())
+            .await
+            .unwrap_err();
         assert!(matches!(err, FrameError::Decode(_)));
     }
 }

@@ -231,13 +231,27 @@ mod tests {
             models: vec!["a".into(), "b".into()],
             temperatures: vec![0.0, 0.5, 1.0],
             prompts: 64,
-            grade: GradeMode::Judge { model: "judge".into() },
+            grade: GradeMode::Judge {
+                model: "judge".into(),
+            },
             crunch: true,
             created_at: "2026-12-04T10:00:00Z".into(),
             finished_at: None,
-            sessions: vec![SessionRef { model: "a".into(), path: "a/20261204_100000".into() }],
-            counts: Counts { total: 384, done: 10, failed: 1, running: 2, pending: 371 },
-            per_model: vec![ModelProgress { model: "a".into(), counts: Counts::default() }],
+            sessions: vec![SessionRef {
+                model: "a".into(),
+                path: "a/20261204_100000".into(),
+            }],
+            counts: Counts {
+                total: 384,
+                done: 10,
+                failed: 1,
+                running: 2,
+                pending: 371,
+            },
+            per_model: vec![ModelProgress {
+                model: "a".into(),
+                counts: Counts::default(),
+            }],
             error: None,
         }
     }
@@ -248,7 +262,10 @@ mod tests {
             urls: vec!["http://127.0.0.1:11434".into()],
             models: vec!["llama3.2:1b".into()],
             temperatures: Some(vec![0.0, 0.05, 1.25]),
-            question_range: Some(QuestionRange { start: 2, end: None }),
+            question_range: Some(QuestionRange {
+                start: 2,
+                end: None,
+            }),
             repeats: 3,
             seed: Some(7),
             max_tokens: Some(32),
@@ -275,7 +292,11 @@ mod tests {
             invalid: 2,
             table: HeatmapTable {
                 temperatures: vec![0.0, 1.0],
-                rows: vec![HeatmapRow { model: "a".into(), cells: vec![Some(0.5), None], counts: vec![2, 0] }],
+                rows: vec![HeatmapRow {
+                    model: "a".into(),
+                    cells: vec![Some(0.5), None],
+                    counts: vec![2, 0],
+                }],
             },
         }
     }
@@ -292,18 +313,31 @@ mod tests {
     #[tokio::test]
     async fn every_request_round_trips() {
         let requests = vec![
-            Request::Hello { protocol_version: crate::PROTOCOL_VERSION },
+            Request::Hello {
+                protocol_version: crate::PROTOCOL_VERSION,
+            },
             Request::Status,
-            Request::Submit { spec: sample_spec(), wait: true },
+            Request::Submit {
+                spec: sample_spec(),
+                wait: true,
+            },
             Request::List,
             Request::Job { id: 1 },
             Request::Follow { id: 2 },
             Request::Cancel { id: 3 },
             Request::Pause { id: 4 },
             Request::Resume { id: 5 },
-            Request::Aggregate { sessions: vec!["m/20261204_100000".into()] },
-            Request::Derive { ids: vec!["0badf00d".into()], all: false },
-            Request::Models { backend: BackendKind::OpenAi, url: "http://127.0.0.1:1".into() },
+            Request::Aggregate {
+                sessions: vec!["m/20261204_100000".into()],
+            },
+            Request::Derive {
+                ids: vec!["0badf00d".into()],
+                all: false,
+            },
+            Request::Models {
+                backend: BackendKind::OpenAi,
+                url: "http://127.0.0.1:1".into(),
+            },
             Request::Shutdown,
             Request::Evaluate(EvaluateSpec {
                 sessions: vec!["s".into()],
@@ -321,8 +355,13 @@ mod tests {
                 high_temperature: Some(1.5),
             },
             Request::GetSettings,
-            Request::SetSettings { pairs: vec![("temp_max".into(), "2".into())] },
-            Request::Pull { url: "http://127.0.0.1:1".into(), model: "m".into() },
+            Request::SetSettings {
+                pairs: vec![("temp_max".into(), "2".into())],
+            },
+            Request::Pull {
+                url: "http://127.0.0.1:1".into(),
+                model: "m".into(),
+            },
             Request::Stats,
             Request::Purge(PurgeSpec {
                 models: vec!["m".into()],
@@ -342,8 +381,14 @@ mod tests {
     #[tokio::test]
     async fn every_response_round_trips() {
         let responses = vec![
-            Response::Hello { protocol_version: 1, daemon_version: "0.1.0".into() },
-            Response::Error { kind: ErrorKind::NotFound, message: "job 9 not found".into() },
+            Response::Hello {
+                protocol_version: 1,
+                daemon_version: "0.1.0".into(),
+            },
+            Response::Error {
+                kind: ErrorKind::NotFound,
+                message: "job 9 not found".into(),
+            },
             Response::Ok,
             Response::Status(DaemonStatus {
                 version: "0.1.0".into(),
@@ -375,18 +420,32 @@ mod tests {
                 per_model: vec![],
                 rate: 1.0,
             })),
-            Response::Event(Event::Retry { model: "a".into(), message: "HTTP 429".into() }),
+            Response::Event(Event::Retry {
+                model: "a".into(),
+                message: "HTTP 429".into(),
+            }),
             Response::Event(Event::Message("aggregating".into())),
-            Response::JobEnded { summary: sample_summary(), heatmap: Some(sample_report()) },
+            Response::JobEnded {
+                summary: sample_summary(),
+                heatmap: Some(sample_report()),
+            },
             Response::Aggregated(sample_report()),
-            Response::Derived(vec![DeriveReport { id: "0badf00d".into(), files: vec!["x".into()] }]),
+            Response::Derived(vec![DeriveReport {
+                id: "0badf00d".into(),
+                files: vec!["x".into()],
+            }]),
             Response::Models(vec![ModelInfo {
                 name: "m".into(),
                 size: Some(1),
                 family: Some("gemma3".into()),
                 quantization: Some("Q4_K_M".into()),
             }]),
-            Response::Evaluated(EvaluateReport { graded: 3, skipped: 1, unscored: 1, failed: 0 }),
+            Response::Evaluated(EvaluateReport {
+                graded: 3,
+                skipped: 1,
+                unscored: 1,
+                failed: 0,
+            }),
             Response::Canary(CanaryReport {
                 model: "m".into(),
                 low_temperature: 0.0,
@@ -421,10 +480,28 @@ mod tests {
                     tokens_per_second: None,
                 }],
             }),
-            Response::Purged(PurgeReport { dry_run: true, files: 3, folders: 1, bytes: 99, paths: vec!["x".into()] }),
-            Response::Heatmap(HeatmapView { id: "live".into(), path: "p".into(), table: sample_report().table }),
-            Response::Event(Event::Pull { status: "pulling".into(), completed: Some(1), total: Some(2) }),
-            Response::Event(Event::Count { label: "graded".into(), done: 1, total: 2 }),
+            Response::Purged(PurgeReport {
+                dry_run: true,
+                files: 3,
+                folders: 1,
+                bytes: 99,
+                paths: vec!["x".into()],
+            }),
+            Response::Heatmap(HeatmapView {
+                id: "live".into(),
+                path: "p".into(),
+                table: sample_report().table,
+            }),
+            Response::Event(Event::Pull {
+                status: "pulling".into(),
+                completed: Some(1),
+                total: Some(2),
+            }),
+            Response::Event(Event::Count {
+                label: "graded".into(),
+                done: 1,
+                total: 2,
+            }),
         ];
         for response in responses {
             assert_eq!(round_trip(&response).await, response);
@@ -434,7 +511,10 @@ mod tests {
     #[tokio::test]
     async fn hello_is_first_variant_in_both_enums() {
         // A client of another version must still be able to read the handshake.
-        let request = postcard::to_stdvec(&Request::Hello { protocol_version: 9 }).unwrap();
+        let request = postcard::to_stdvec(&Request::Hello {
+            protocol_version: 9,
+        })
+        .unwrap();
         assert_eq!(request[0], 0);
         let response = postcard::to_stdvec(&Response::Hello {
             protocol_version: 9,

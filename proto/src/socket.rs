@@ -8,9 +8,9 @@ use std::path::PathBuf;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::PROTOCOL_VERSION;
 use crate::frame::{FrameError, read_frame, write_frame};
 use crate::messages::{ErrorKind, Request, Response};
-use crate::PROTOCOL_VERSION;
 
 /// Environment variable that overrides the socket path.
 pub const SOCKET_ENV: &str = "HEATMAPD_SOCKET";
@@ -93,19 +93,36 @@ impl Connection {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut connection = Connection { reader, writer, daemon_version: String::new() };
-        connection.send(&Request::Hello { protocol_version: PROTOCOL_VERSION }).await?;
+        let mut connection = Connection {
+            reader,
+            writer,
+            daemon_version: String::new(),
+        };
+        connection
+            .send(&Request::Hello {
+                protocol_version: PROTOCOL_VERSION,
+            })
+            .await?;
         match connection.recv().await? {
-            Response::Hello { protocol_version, daemon_version } if protocol_version == PROTOCOL_VERSION => {
+            Response::Hello {
+                protocol_version,
+                daemon_version,
+            } if protocol_version == PROTOCOL_VERSION => {
                 connection.daemon_version = daemon_version;
                 Ok(connection)
             }
-            Response::Hello { protocol_version, daemon_version } => Err(ClientError::VersionMismatch(
-                version_mismatch_message(PROTOCOL_VERSION, protocol_version, &daemon_version),
-            )),
-            Response::Error { kind: ErrorKind::VersionMismatch, message } => {
-                Err(ClientError::VersionMismatch(message))
-            }
+            Response::Hello {
+                protocol_version,
+                daemon_version,
+            } => Err(ClientError::VersionMismatch(version_mismatch_message(
+                PROTOCOL_VERSION,
+                protocol_version,
+                &daemon_version,
+            ))),
+            Response::Error {
+                kind: ErrorKind::VersionMismatch,
+                message,
+            } => Err(ClientError::VersionMismatch(message)),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
     }
@@ -130,7 +147,11 @@ impl Connection {
 
 /// Builds the message for a handshake between different protocol versions.
 pub fn version_mismatch_message(client: u32, daemon: u32, daemon_version: &str) -> String {
-    let daemon_version = if daemon_version.is_empty() { String::new() } else { format!(" (heatmapd {daemon_version})") };
+    let daemon_version = if daemon_version.is_empty() {
+        String::new()
+    } else {
+        format!(" (heatmapd {daemon_version})")
+    };
     format!(
         "protocol version mismatch: client speaks version {client}, daemon speaks version {daemon}{daemon_version}; \
          run heatmapctl and heatmapd from the same release, or restart heatmapd after upgrading"
@@ -145,17 +166,22 @@ pub fn version_mismatch_message(client: u32, daemon: u32, daemon_version: &str) 
 #[allow(clippy::result_large_err)]
 pub fn answer_hello(request: &Request, daemon_version: &str) -> Result<Response, Response> {
     match request {
-        Request::Hello { protocol_version } if *protocol_version == PROTOCOL_VERSION => Ok(Response::Hello {
-            protocol_version: PROTOCOL_VERSION,
-            daemon_version: daemon_version.to_string(),
-        }),
+        Request::Hello { protocol_version } if *protocol_version == PROTOCOL_VERSION => {
+            Ok(Response::Hello {
+                protocol_version: PROTOCOL_VERSION,
+                daemon_version: daemon_version.to_string(),
+            })
+        }
         Request::Hello { protocol_version } => Err(Response::Error {
             kind: ErrorKind::VersionMismatch,
             message: version_mismatch_message(*protocol_version, PROTOCOL_VERSION, daemon_version),
         }),
         other => Err(Response::Error {
             kind: ErrorKind::InvalidRequest,
-            message: format!("expected Hello as the first request, got {}", request_name(other)),
+            message: format!(
+                "expected Hello as the first request, got {}",
+                request_name(other)
+            ),
         }),
     }
 }
@@ -198,7 +224,10 @@ async fn open(path: &std::path::Path) -> std::io::Result<(Reader, Writer)> {
 async fn open(path: &std::path::Path) -> std::io::Result<(Reader, Writer)> {
     use interprocess::local_socket::tokio::{Stream, prelude::*};
     use interprocess::local_socket::{GenericNamespaced, ToNsName};
-    let name = path.to_string_lossy().into_owned().to_ns_name::<GenericNamespaced>()?;
+    let name = path
+        .to_string_lossy()
+        .into_owned()
+        .to_ns_name::<GenericNamespaced>()?;
     let stream = Stream::connect(name).await?;
     let (reader, writer) = stream.split();
     Ok((Box::new(reader), Box::new(writer)))
@@ -210,23 +239,42 @@ mod tests {
 
     #[test]
     fn matching_hello_accepted() {
-        let response = answer_hello(&Request::Hello { protocol_version: PROTOCOL_VERSION }, "0.1.0").unwrap();
+        let response = answer_hello(
+            &Request::Hello {
+                protocol_version: PROTOCOL_VERSION,
+            },
+            "0.1.0",
+        )
+        .unwrap();
         assert_eq!(
             response,
-            Response::Hello { protocol_version: PROTOCOL_VERSION, daemon_version: "0.1.0".into() }
+            Response::Hello {
+                protocol_version: PROTOCOL_VERSION,
+                daemon_version: "0.1.0".into()
+            }
         );
     }
 
     #[test]
     fn version_mismatch_names_both_versions() {
         let other = PROTOCOL_VERSION + 6;
-        let Err(Response::Error { kind, message }) = answer_hello(&Request::Hello { protocol_version: other }, "0.1.0")
-        else {
+        let Err(Response::Error { kind, message }) = answer_hello(
+            &Request::Hello {
+                protocol_version: other,
+            },
+            "0.1.0",
+        ) else {
             panic!("mismatch accepted");
         };
         assert_eq!(kind, ErrorKind::VersionMismatch);
-        assert!(message.contains(&format!("client speaks version {other}")), "{message}");
-        assert!(message.contains(&format!("daemon speaks version {PROTOCOL_VERSION}")), "{message}");
+        assert!(
+            message.contains(&format!("client speaks version {other}")),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("daemon speaks version {PROTOCOL_VERSION}")),
+            "{message}"
+        );
     }
 
     #[test]

@@ -169,7 +169,10 @@ impl JobState {
 
     /// Tells whether the job can no longer change.
     pub fn is_final(self) -> bool {
-        matches!(self, JobState::Completed | JobState::Cancelled | JobState::Failed)
+        matches!(
+            self,
+            JobState::Completed | JobState::Cancelled | JobState::Failed
+        )
     }
 }
 

@@ -26,7 +26,7 @@ const PROMPT_COUNT: usize = 8;
 fn answers_correctly(model: &str, temperature: f64, prompt_number: usize) -> bool {
     match model {
         ALPHA => temperature < 1.0 || prompt_number != 8,
-        BETA => temperature < 0.75 && prompt_number % 4 != 0,
+        BETA => temperature < 0.75 && !prompt_number.is_multiple_of(4),
         _ => false,
     }
 }

@@ -24,7 +24,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use scope::Scope;
-pub use snapshot::snapshot;
+pub use snapshot::{UNCATEGORIZED, snapshot};
 
 /// Errors of an aggregation. Problems with single grade files are not
 /// errors: they are counted and listed in `invalid_files.json`.

@@ -20,10 +20,11 @@ pub const UNCATEGORIZED: &str = "Uncategorized";
 ///
 /// Writes `Summaries/super_valid.json`, `Summaries/invalid_files.json` and
 /// `Summaries/heatmap_<YYYYmmdd_HHMMSS>.csv` (with `_2`, `_3`, ... when that
-/// name is taken), registers the CSV in `Summaries/csv_index.json`, and when
-/// any scored grade has a category writes one
-/// `specifics/heatmap_<category>_<stamp>.csv` per category, grades without
-/// one going to `Uncategorized`. Every file is replaced atomically.
+/// name is taken), and registers the CSV in `Summaries/csv_index.json`.
+/// When any scored grade has a category (a `category` field that is not a
+/// verdict label), it also writes one `specifics/heatmap_<category>_<stamp>.csv`
+/// per category, with the temperatures of that category's grades as columns.
+/// Grades without a category go to `Uncategorized`. Every file is replaced atomically.
 ///
 /// ```no_run
 /// use heatmapd::aggregate::{snapshot, Scope};

@@ -328,7 +328,10 @@ mod tests {
         let mut request = GenerateRequest::new("judge", "Grade", PromptMode::Chat, 0.0);
         request.json_schema = Some(json!({"type": "object"}));
         let body = request_body(&request);
-        assert_eq!(body["response_format"]["json_schema"]["name"], json!("response"));
+        assert_eq!(
+            body["response_format"]["json_schema"]["name"],
+            json!("response")
+        );
     }
 
     #[test]

@@ -16,7 +16,11 @@ pub struct MatchResult {
 
 /// Returns the first line of `answer` that is not blank.
 pub fn first_line(answer: &str) -> &str {
-    answer.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or("")
+    answer
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or("")
 }
 
 /// Normalizes a value for comparison.
@@ -25,7 +29,15 @@ pub fn normalize(text: &str) -> String {
     loop {
         let before = s;
         s = s.trim_end_matches(['.', ',', '!', '?', ';', ':']).trim();
-        for (open, close) in [("\"", "\""), ("'", "'"), ("**", "**"), ("*", "*"), ("`", "`"), ("_", "_"), ("(", ")")] {
+        for (open, close) in [
+            ("\"", "\""),
+            ("'", "'"),
+            ("**", "**"),
+            ("*", "*"),
+            ("`", "`"),
+            ("_", "_"),
+            ("(", ")"),
+        ] {
             if s.len() >= open.len() + close.len() && s.starts_with(open) && s.ends_with(close) {
                 s = s[open.len()..s.len() - close.len()].trim();
             }
@@ -34,7 +46,10 @@ pub fn normalize(text: &str) -> String {
             break;
         }
     }
-    s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 /// Parses a normalized value as a number, accepting thousands separators.
@@ -56,7 +71,11 @@ fn same_value(a: &str, b: &str) -> bool {
 
 /// Splits `expected` into its normalized accepted answers.
 pub fn alternatives(expected: &str) -> Vec<String> {
-    expected.split('|').map(normalize).filter(|a| !a.is_empty()).collect()
+    expected
+        .split('|')
+        .map(normalize)
+        .filter(|a| !a.is_empty())
+        .collect()
 }
 
 /// Compares the first non-empty line of `answer` with each accepted answer.
@@ -65,7 +84,10 @@ pub fn exact(answer: &str, expected: &str) -> MatchResult {
     let got = normalize(line);
     let accepted = alternatives(expected);
     match accepted.iter().find(|alt| same_value(&got, alt)) {
-        Some(alt) => MatchResult { correct: true, justification: format!("first line {line:?} matches {alt:?}") },
+        Some(alt) => MatchResult {
+            correct: true,
+            justification: format!("first line {line:?} matches {alt:?}"),
+        },
         None => MatchResult {
             correct: false,
             justification: format!("first line {line:?} matches none of {:?}", expected),
@@ -109,10 +131,16 @@ pub fn contains(answer: &str, expected: &str) -> MatchResult {
             .windows(needle.len())
             .any(|window| window.iter().zip(&needle).all(|(w, n)| same_value(w, n)));
         if found {
-            return MatchResult { correct: true, justification: format!("answer contains {alt:?} as a whole word") };
+            return MatchResult {
+                correct: true,
+                justification: format!("answer contains {alt:?} as a whole word"),
+            };
         }
     }
-    MatchResult { correct: false, justification: format!("answer contains none of {expected:?} as a whole word") }
+    MatchResult {
+        correct: false,
+        justification: format!("answer contains none of {expected:?} as a whole word"),
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@ use super::{Server, send};
 use crate::runner::{ApiError, Following, Update};
 
 fn error(err: ApiError) -> Response {
-    Response::Error { kind: err.kind, message: err.message }
+    Response::Error {
+        kind: err.kind,
+        message: err.message,
+    }
 }
 
 /// Applies one request and writes its response, or a stream ended by a final response.
@@ -42,16 +45,29 @@ pub async fn handle<W: AsyncWrite + Unpin + Send>(
         Request::List => runner.list().map(Response::Jobs).unwrap_or_else(error),
         Request::Job { id } => runner.detail(id).map(Response::Job).unwrap_or_else(error),
         Request::Follow { id } => return follow(server, id, writer).await,
-        Request::Cancel { id } => runner.cancel(id).map(|_| Response::Ok).unwrap_or_else(error),
+        Request::Cancel { id } => runner
+            .cancel(id)
+            .map(|_| Response::Ok)
+            .unwrap_or_else(error),
         Request::Pause { id } => runner.pause(id).map(|_| Response::Ok).unwrap_or_else(error),
-        Request::Resume { id } => runner.resume(id).map(|_| Response::Ok).unwrap_or_else(error),
+        Request::Resume { id } => runner
+            .resume(id)
+            .map(|_| Response::Ok)
+            .unwrap_or_else(error),
         Request::Aggregate { sessions } => aggregate(server, sessions).await,
         Request::Derive { ids, all } => derive(server, ids, all).await,
-        Request::Models { backend, url } => runner.models(backend, &url).await.map(Response::Models).unwrap_or_else(error),
+        Request::Models { backend, url } => runner
+            .models(backend, &url)
+            .await
+            .map(Response::Models)
+            .unwrap_or_else(error),
         Request::Evaluate(spec) => return super::evaluate::evaluate(server, spec, writer).await,
-        Request::Canary { backend, url, model, high_temperature } => {
-            super::ops::canary(server, backend, url, model, high_temperature).await
-        }
+        Request::Canary {
+            backend,
+            url,
+            model,
+            high_temperature,
+        } => super::ops::canary(server, backend, url, model, high_temperature).await,
         Request::GetSettings => super::ops::get_settings(server),
         Request::SetSettings { pairs } => super::ops::set_settings(server, pairs),
         Request::Pull { url, model } => return super::ops::pull(server, url, model, writer).await,
@@ -83,11 +99,18 @@ fn status(server: &Server) -> Response {
     })
 }
 
-async fn follow<W: AsyncWrite + Unpin + Send>(server: &Server, id: JobId, writer: &mut W) -> Result<(), FrameError> {
+async fn follow<W: AsyncWrite + Unpin + Send>(
+    server: &Server,
+    id: JobId,
+    writer: &mut W,
+) -> Result<(), FrameError> {
     let mut receiver = match server.runner.follow(id) {
         Ok(Following::Live(receiver)) => receiver,
         Ok(Following::Ended(summary, heatmap)) => {
-            let response = Response::JobEnded { summary: *summary, heatmap: heatmap.map(|h| *h) };
+            let response = Response::JobEnded {
+                summary: *summary,
+                heatmap: heatmap.map(|h| *h),
+            };
             return send(writer, &response).await;
         }
         Err(err) => return send(writer, &error(err)).await,
@@ -103,7 +126,14 @@ async fn follow<W: AsyncWrite + Unpin + Send>(server: &Server, id: JobId, writer
         match update {
             Ok(Update::Event(event)) => send(writer, &Response::Event(event)).await?,
             Ok(Update::Ended { summary, heatmap }) => {
-                return send(writer, &Response::JobEnded { summary: *summary, heatmap: heatmap.map(|h| *h) }).await;
+                return send(
+                    writer,
+                    &Response::JobEnded {
+                        summary: *summary,
+                        heatmap: heatmap.map(|h| *h),
+                    },
+                )
+                .await;
             }
             Err(RecvError::Lagged(skipped)) => {
                 tracing::debug!(job = id, skipped, "follower fell behind; skipped events");
@@ -112,7 +142,10 @@ async fn follow<W: AsyncWrite + Unpin + Send>(server: &Server, id: JobId, writer
                 // The job ended between updates; report its final state.
                 return match server.runner.follow(id) {
                     Ok(Following::Ended(summary, heatmap)) => {
-                        let response = Response::JobEnded { summary: *summary, heatmap: heatmap.map(|h| *h) };
+                        let response = Response::JobEnded {
+                            summary: *summary,
+                            heatmap: heatmap.map(|h| *h),
+                        };
                         send(writer, &response).await
                     }
                     Ok(Following::Live(new_receiver)) => {
@@ -140,9 +173,15 @@ async fn aggregate(server: &Server, sessions: Vec<String>) -> Response {
         }
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "aggregation failed");
-            Response::Error { kind: ErrorKind::InvalidRequest, message: err.to_string() }
+            Response::Error {
+                kind: ErrorKind::InvalidRequest,
+                message: err.to_string(),
+            }
         }
-        Err(err) => Response::Error { kind: ErrorKind::Internal, message: format!("aggregation panicked: {err}") },
+        Err(err) => Response::Error {
+            kind: ErrorKind::Internal,
+            message: format!("aggregation panicked: {err}"),
+        },
     }
 }
 
@@ -152,9 +191,19 @@ async fn derive(server: &Server, ids: Vec<String>, all: bool) -> Response {
         Ok(Ok(reports)) => Response::Derived(reports),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "derive failed");
-            let kind = if err.to_string().contains("not found") { ErrorKind::NotFound } else { ErrorKind::InvalidRequest };
-            Response::Error { kind, message: err.to_string() }
+            let kind = if err.to_string().contains("not found") {
+                ErrorKind::NotFound
+            } else {
+                ErrorKind::InvalidRequest
+            };
+            Response::Error {
+                kind,
+                message: err.to_string(),
+            }
         }
-        Err(err) => Response::Error { kind: ErrorKind::Internal, message: format!("derive panicked: {err}") },
+        Err(err) => Response::Error {
+            kind: ErrorKind::Internal,
+            message: format!("derive panicked: {err}"),
+        },
     }
 }

@@ -33,23 +33,35 @@ pub fn bind(path: &Path) -> std::io::Result<Listener> {
         Ok(_) => {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
-                format!("{} exists and is not a socket; remove it or choose another --socket", path.display()),
+                format!(
+                    "{} exists and is not a socket; remove it or choose another --socket",
+                    path.display()
+                ),
             ));
         }
         Err(_) => {}
     }
     let inner = tokio::net::UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(Listener { inner, path: path.to_path_buf() })
+    Ok(Listener {
+        inner,
+        path: path.to_path_buf(),
+    })
 }
 
 /// Binds the named pipe `path` (a pipe name, not a file).
 #[cfg(windows)]
 pub fn bind(path: &Path) -> std::io::Result<Listener> {
     use interprocess::local_socket::{GenericNamespaced, ListenerOptions, ToNsName};
-    let name = path.to_string_lossy().into_owned().to_ns_name::<GenericNamespaced>()?;
+    let name = path
+        .to_string_lossy()
+        .into_owned()
+        .to_ns_name::<GenericNamespaced>()?;
     let inner = ListenerOptions::new().name(name).create_tokio()?;
-    Ok(Listener { inner, path: path.to_path_buf() })
+    Ok(Listener {
+        inner,
+        path: path.to_path_buf(),
+    })
 }
 
 impl Listener {

@@ -102,6 +102,9 @@ where
 }
 
 /// Sends one response; a failure means the client went away.
-pub(crate) async fn send<W: AsyncWrite + Unpin>(writer: &mut W, response: &Response) -> Result<(), FrameError> {
+pub(crate) async fn send<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    response: &Response,
+) -> Result<(), FrameError> {
     write_frame(writer, response).await
 }

@@ -49,7 +49,11 @@ impl Runner {
             tracing::error!(error = %err, "cannot mark the job running");
             return;
         }
-        job.state = if start_paused { JobState::Paused } else { JobState::Running };
+        job.state = if start_paused {
+            JobState::Paused
+        } else {
+            JobState::Running
+        };
 
         if job.sessions.is_empty() {
             let stamp = chrono::Local::now().format("%Y%m%d_%H%M%S").to_string();
@@ -63,7 +67,13 @@ impl Runner {
                     job.started_at = Some(crate::store::now_rfc3339());
                 }
                 Err(err) => {
-                    self.fail_job(id, &format!("cannot create session folders under {}: {err}", output.display()));
+                    self.fail_job(
+                        id,
+                        &format!(
+                            "cannot create session folders under {}: {err}",
+                            output.display()
+                        ),
+                    );
                     return;
                 }
             }
@@ -85,7 +95,10 @@ impl Runner {
             }
         }
         let per_url = effective_parallel(job.spec.parallel, job.spec.crunch, job.spec.models.len());
-        let slots = clients.iter().map(|_| Arc::new(Semaphore::new(per_url))).collect();
+        let slots = clients
+            .iter()
+            .map(|_| Arc::new(Semaphore::new(per_url)))
+            .collect();
 
         let (counts, per_model) = match store.job_counts(id, &job.spec.models) {
             Ok(counts) => counts,
@@ -97,7 +110,12 @@ impl Runner {
         let progress = Arc::new(Progress::new(id, job.state, counts, per_model));
         let cancel = self.inner.shutdown.child_token();
         let (paused_tx, paused_rx) = watch::channel(start_paused);
-        let active = Arc::new(ActiveJob { id, cancel: cancel.clone(), paused: paused_tx, progress: progress.clone() });
+        let active = Arc::new(ActiveJob {
+            id,
+            cancel: cancel.clone(),
+            paused: paused_tx,
+            progress: progress.clone(),
+        });
         *self.inner.active.lock().unwrap_or_else(|p| p.into_inner()) = Some(active);
 
         let pending = match store.pending_items(id) {
@@ -108,11 +126,19 @@ impl Runner {
                 return;
             }
         };
-        tracing::info!(pending = pending.len(), models = job.spec.models.len(), parallel = per_url, crunch = job.spec.crunch, "job started");
+        tracing::info!(
+            pending = pending.len(),
+            models = job.spec.models.len(),
+            parallel = per_url,
+            crunch = job.spec.crunch,
+            "job started"
+        );
         progress.flush();
 
         let evaluator_prompt = match job.spec.grade {
-            GradeMode::Judge { .. } => grade::judge::load_instructions(&self.workspace().evaluator_prompt()),
+            GradeMode::Judge { .. } => {
+                grade::judge::load_instructions(&self.workspace().evaluator_prompt())
+            }
             _ => String::new(),
         };
         let context = Arc::new(JobContext {
@@ -135,7 +161,12 @@ impl Runner {
             let workers = lane_workers(per_url, lanes.len());
             let mut tasks = Vec::new();
             for lane in lanes {
-                tasks.push(tokio::spawn(run_lane(self.clone(), context.clone(), lane, workers)));
+                tasks.push(tokio::spawn(run_lane(
+                    self.clone(),
+                    context.clone(),
+                    lane,
+                    workers,
+                )));
             }
             for task in tasks {
                 let _ = task.await;
@@ -155,7 +186,10 @@ impl Runner {
 
     fn fail_job(&self, id: heatmap_proto::JobId, message: &str) {
         tracing::error!(job = id, error = message, "job failed");
-        if let Err(err) = self.store().set_job_state(id, JobState::Failed, Some(message)) {
+        if let Err(err) = self
+            .store()
+            .set_job_state(id, JobState::Failed, Some(message))
+        {
             tracing::error!(job = id, error = %err, "cannot mark the job failed");
         }
     }
@@ -171,7 +205,11 @@ impl Runner {
             Ok(Some(row)) => row.state,
             _ => JobState::Running,
         };
-        let final_state = if state == JobState::Cancelled { JobState::Cancelled } else { JobState::Completed };
+        let final_state = if state == JobState::Cancelled {
+            JobState::Cancelled
+        } else {
+            JobState::Completed
+        };
         if final_state == JobState::Completed
             && let Err(err) = store.set_job_state(id, JobState::Completed, None)
         {
@@ -189,9 +227,12 @@ impl Runner {
         }
         let mut heatmap = None;
         if final_state == JobState::Completed && context.job.spec.grade != GradeMode::None {
-            context.progress.send(Update::Event(Event::Message("aggregating the job's grades".into())));
+            context.progress.send(Update::Event(Event::Message(
+                "aggregating the job's grades".into(),
+            )));
             let output = context.output.clone();
-            let scope = aggregate::Scope::Sessions(context.sessions.iter().map(|s| s.relative()).collect());
+            let scope =
+                aggregate::Scope::Sessions(context.sessions.iter().map(|s| s.relative()).collect());
             match tokio::task::spawn_blocking(move || aggregate::snapshot(&output, &scope)).await {
                 Ok(Ok(report)) => {
                     tracing::info!(heatmap = %report.heatmap_csv, graded = report.graded, "job snapshot written");
@@ -206,7 +247,10 @@ impl Runner {
         match self.summary(&row) {
             Ok(summary) => {
                 tracing::info!(state = %final_state, done = summary.counts.done, failed = summary.counts.failed, "job ended");
-                context.progress.send(Update::Ended { summary: Box::new(summary), heatmap });
+                context.progress.send(Update::Ended {
+                    summary: Box::new(summary),
+                    heatmap,
+                });
             }
             Err(err) => tracing::error!(error = %err, "cannot summarize the job"),
         }
@@ -234,24 +278,43 @@ struct Lane {
 }
 
 fn build_lanes(models: &[String], pending: Vec<ItemRow>) -> Vec<Arc<Lane>> {
-    let lanes: Vec<Arc<Lane>> =
-        (0..models.len()).map(|i| Arc::new(Lane { model_index: i, items: Mutex::new(VecDeque::new()) })).collect();
+    let lanes: Vec<Arc<Lane>> = (0..models.len())
+        .map(|i| {
+            Arc::new(Lane {
+                model_index: i,
+                items: Mutex::new(VecDeque::new()),
+            })
+        })
+        .collect();
     for item in pending {
         if let Some(i) = models.iter().position(|m| *m == item.model) {
-            lanes[i].items.lock().unwrap_or_else(|p| p.into_inner()).push_back(item);
+            lanes[i]
+                .items
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push_back(item);
         }
     }
-    lanes.into_iter().filter(|l| !l.items.lock().unwrap_or_else(|p| p.into_inner()).is_empty()).collect()
+    lanes
+        .into_iter()
+        .filter(|l| !l.items.lock().unwrap_or_else(|p| p.into_inner()).is_empty())
+        .collect()
 }
 
-async fn run_lane(runner: Runner, context: Arc<JobContext>, lane: Arc<Lane>, workers_per_url: usize) {
+async fn run_lane(
+    runner: Runner,
+    context: Arc<JobContext>,
+    lane: Arc<Lane>,
+    workers_per_url: usize,
+) {
     let model = context.job.spec.models[lane.model_index].clone();
     let span = tracing::info_span!("lane", model = %model);
     let mut workers = Vec::new();
     for w in 0..workers_per_url * context.clients.len() {
         let url_index = w % context.clients.len();
         workers.push(tokio::spawn(
-            worker(runner.clone(), context.clone(), lane.clone(), url_index).instrument(span.clone()),
+            worker(runner.clone(), context.clone(), lane.clone(), url_index)
+                .instrument(span.clone()),
         ));
     }
     for worker in workers {
@@ -279,11 +342,20 @@ async fn worker(runner: Runner, context: Arc<JobContext>, lane: Arc<Lane>, url_i
             drop(permit);
             continue;
         }
-        let Some(item) = lane.items.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else { return };
+        let Some(item) = lane
+            .items
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+        else {
+            return;
+        };
         let model = item.model.clone();
         context.progress.record(&model, Transition::Started);
         let span = tracing::debug_span!("item", item = item.id, temp = item.temperature, prompt = %item.prompt_id, repeat = item.repeat);
-        let returned = process_item(&runner, &context, &lane, item, url_index).instrument(span).await;
+        let returned = process_item(&runner, &context, &lane, item, url_index)
+            .instrument(span)
+            .await;
         drop(permit);
         if returned {
             return;
@@ -293,7 +365,13 @@ async fn worker(runner: Runner, context: Arc<JobContext>, lane: Arc<Lane>, url_i
 
 /// Sends one item and records its outcome. Returns true when the item was
 /// put back because the job was cancelled or the daemon is stopping.
-async fn process_item(runner: &Runner, context: &JobContext, lane: &Lane, item: ItemRow, url_index: usize) -> bool {
+async fn process_item(
+    runner: &Runner,
+    context: &JobContext,
+    lane: &Lane,
+    item: ItemRow,
+    url_index: usize,
+) -> bool {
     let spec = &context.job.spec;
     let client = &context.clients[url_index];
     let prompt = &context.job.prompts[item.prompt_index as usize];
@@ -315,10 +393,19 @@ async fn process_item(runner: &Runner, context: &JobContext, lane: &Lane, item: 
     };
     let progress = context.progress.clone();
     let model = item.model.clone();
-    let outcome = generate_with_retry(client, &request, &runner.inner.retry, &context.cancel, |retry| {
-        let message = format!("attempt {} failed: {}", retry.attempt, retry.error);
-        progress.send(Update::Event(Event::Retry { model: model.clone(), message }));
-    })
+    let outcome = generate_with_retry(
+        client,
+        &request,
+        &runner.inner.retry,
+        &context.cancel,
+        |retry| {
+            let message = format!("attempt {} failed: {}", retry.attempt, retry.error);
+            progress.send(Update::Event(Event::Retry {
+                model: model.clone(),
+                message,
+            }));
+        },
+    )
     .await;
     let session = &context.sessions[lane.model_index];
     let attempts = outcome.attempts;
@@ -330,24 +417,42 @@ async fn process_item(runner: &Runner, context: &JobContext, lane: &Lane, item: 
         }
         Err(err) => {
             tracing::warn!(model = %item.model, temp = item.temperature, prompt = %item.prompt_id, attempts, error = %err, "item failed");
-            let outcome = ItemOutcome::Failed { attempts, error: err.to_string() };
-            record_outcome(runner, context, &item, &outcome);
-            context.progress.send(Update::Event(Event::ItemFailed(ItemFailure {
-                model: item.model.clone(),
-                temperature: item.temperature,
-                prompt_id: item.prompt_id.clone(),
-                repeat: item.repeat,
+            let outcome = ItemOutcome::Failed {
                 attempts,
                 error: err.to_string(),
-            })));
+            };
+            record_outcome(runner, context, &item, &outcome);
+            context
+                .progress
+                .send(Update::Event(Event::ItemFailed(ItemFailure {
+                    model: item.model.clone(),
+                    temperature: item.temperature,
+                    prompt_id: item.prompt_id.clone(),
+                    repeat: item.repeat,
+                    attempts,
+                    error: err.to_string(),
+                })));
             return false;
         }
     };
-    let outcome = match save_answer(context, session, &item, prompt, &generation, attempts, client).await {
+    let outcome = match save_answer(
+        context,
+        session,
+        &item,
+        prompt,
+        &generation,
+        attempts,
+        client,
+    )
+    .await
+    {
         Ok(outcome) => outcome,
         Err(err) => {
             tracing::error!(model = %item.model, prompt = %item.prompt_id, error = %err, "cannot save the answer");
-            ItemOutcome::Failed { attempts, error: format!("cannot save the answer: {err}") }
+            ItemOutcome::Failed {
+                attempts,
+                error: format!("cannot save the answer: {err}"),
+            }
         }
     };
     if context.cancel.is_cancelled() && !matches!(outcome, ItemOutcome::Done { .. }) {
@@ -374,7 +479,10 @@ fn record_outcome(runner: &Runner, context: &JobContext, item: &ItemRow, outcome
 }
 
 fn relative(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned()
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Writes the answer (and thinking) files, grades the answer and builds the outcome.
@@ -391,10 +499,20 @@ async fn save_answer(
     let generation = &grade::thinking::strip_generation(generation);
     let spec = &context.job.spec;
     let dir = session_dir(&context.output, session);
-    let stem = layout::answer_stem(&session.model_dir, item.temperature, &item.prompt_id, item.repeat, spec.repeats);
+    let stem = layout::answer_stem(
+        &session.model_dir,
+        item.temperature,
+        &item.prompt_id,
+        item.repeat,
+        spec.repeats,
+    );
     let answer_path = dir.join(format!("{stem}.txt"));
     write_atomic(&answer_path, generation.text.as_bytes())?;
-    let thinking_path = match generation.thinking.as_deref().filter(|t| !t.trim().is_empty()) {
+    let thinking_path = match generation
+        .thinking
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+    {
         Some(thinking) => {
             let path = dir.join(format!("{stem}.thinking.txt"));
             write_atomic(&path, thinking.as_bytes())?;
@@ -403,16 +521,16 @@ async fn save_answer(
         None => None,
     };
 
-    let (grade_path, accuracy, grade_error) = match grade_answer(context, session, item, prompt, generation, client).await
-    {
-        Some(Ok(record)) => {
-            let path = layout::grade_path(&answer_path);
-            write_atomic(&path, &record.to_json())?;
-            (Some(relative(&context.root, &path)), record.accuracy, None)
-        }
-        Some(Err(message)) => (None, None, Some(message)),
-        None => (None, None, None),
-    };
+    let (grade_path, accuracy, grade_error) =
+        match grade_answer(context, session, item, prompt, generation, client).await {
+            Some(Ok(record)) => {
+                let path = layout::grade_path(&answer_path);
+                write_atomic(&path, &record.to_json())?;
+                (Some(relative(&context.root, &path)), record.accuracy, None)
+            }
+            Some(Err(message)) => (None, None, Some(message)),
+            None => (None, None, None),
+        };
     let durations = &generation.server_durations;
     let server_ms = durations
         .total
@@ -484,7 +602,8 @@ async fn grade_answer(
         }
     };
     let Some(expected) = prompt.expected.as_deref() else {
-        record.justification = Some("the prompt has no expected answer, so the answer is unscored".into());
+        record.justification =
+            Some("the prompt has no expected answer, so the answer is unscored".into());
         return Some(Ok(record));
     };
     let result = matcher(&generation.text, expected);

@@ -39,7 +39,10 @@ pub struct ApiError {
 impl ApiError {
     /// Builds an error of the given kind.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
-        ApiError { kind, message: message.into() }
+        ApiError {
+            kind,
+            message: message.into(),
+        }
     }
     /// An invalid request.
     pub fn invalid(message: impl Into<String>) -> ApiError {
@@ -47,7 +50,10 @@ impl ApiError {
     }
     /// An unknown job.
     pub fn job_not_found(id: JobId) -> ApiError {
-        ApiError::new(ErrorKind::NotFound, format!("job {id} not found; run 'heatmapctl list' to see the jobs"))
+        ApiError::new(
+            ErrorKind::NotFound,
+            format!("job {id} not found; run 'heatmapctl list' to see the jobs"),
+        )
     }
 }
 
@@ -91,7 +97,12 @@ pub struct Runner {
 
 impl Runner {
     /// Builds a runner; call [`Runner::run`] to start scheduling.
-    pub fn new(workspace: Workspace, store: Store, retry: RetryPolicy, shutdown: CancellationToken) -> Runner {
+    pub fn new(
+        workspace: Workspace,
+        store: Store,
+        retry: RetryPolicy,
+        shutdown: CancellationToken,
+    ) -> Runner {
         Runner {
             inner: Arc::new(Inner {
                 workspace,
@@ -116,7 +127,11 @@ impl Runner {
     }
 
     fn active(&self) -> Option<Arc<ActiveJob>> {
-        self.inner.active.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn active_for(&self, id: JobId) -> Option<Arc<ActiveJob>> {
@@ -182,7 +197,10 @@ impl Runner {
             sessions: job
                 .sessions
                 .iter()
-                .map(|s| SessionRef { model: s.model.clone(), path: s.relative() })
+                .map(|s| SessionRef {
+                    model: s.model.clone(),
+                    path: s.relative(),
+                })
                 .collect(),
             counts,
             per_model,
@@ -191,12 +209,20 @@ impl Runner {
     }
 
     fn load(&self, id: JobId) -> Result<JobRow, ApiError> {
-        self.inner.store.job(id)?.ok_or_else(|| ApiError::job_not_found(id))
+        self.inner
+            .store
+            .job(id)?
+            .ok_or_else(|| ApiError::job_not_found(id))
     }
 
     /// Lists every job, newest first.
     pub fn list(&self) -> Result<Vec<JobSummary>, ApiError> {
-        self.inner.store.jobs()?.iter().map(|job| self.summary(job)).collect()
+        self.inner
+            .store
+            .jobs()?
+            .iter()
+            .map(|job| self.summary(job))
+            .collect()
     }
 
     /// Returns one job with its most recent failures.
@@ -204,8 +230,15 @@ impl Runner {
         let job = self.load(id)?;
         let summary = self.summary(&job)?;
         let failures = self.inner.store.failures(id, 100)?;
-        let rate = self.active_for(id).map(|a| a.progress.snapshot().rate).unwrap_or(0.0);
-        Ok(JobDetail { summary, failures, rate })
+        let rate = self
+            .active_for(id)
+            .map(|a| a.progress.snapshot().rate)
+            .unwrap_or(0.0);
+        Ok(JobDetail {
+            summary,
+            failures,
+            rate,
+        })
     }
 
     /// Subscribes to a job's updates, or returns its end when it has already ended.
@@ -215,7 +248,10 @@ impl Runner {
         let job = self.load(id)?;
         match receiver {
             Some(rx) if !job.state.is_final() => Ok(Following::Live(rx)),
-            _ if job.state.is_final() => Ok(Following::Ended(Box::new(self.summary(&job)?), self.report(id).map(Box::new))),
+            _ if job.state.is_final() => Ok(Following::Ended(
+                Box::new(self.summary(&job)?),
+                self.report(id).map(Box::new),
+            )),
             // Queued behind another job: wait until it becomes active.
             _ => Ok(Following::Live(self.wait_subscription(id))),
         }
@@ -229,7 +265,9 @@ impl Runner {
             loop {
                 if let Some(active) = runner.active_for(id) {
                     let mut inner_rx = active.progress.subscribe();
-                    let _ = tx.send(Update::Event(heatmap_proto::Event::Progress(active.progress.snapshot())));
+                    let _ = tx.send(Update::Event(heatmap_proto::Event::Progress(
+                        active.progress.snapshot(),
+                    )));
                     while let Ok(update) = inner_rx.recv().await {
                         let ended = matches!(update, Update::Ended { .. });
                         if tx.send(update).is_err() || ended {
@@ -243,7 +281,10 @@ impl Runner {
                         // The job ran and ended between two polls: send what it left.
                         if let Ok(summary) = runner.summary(&job) {
                             let heatmap = runner.report(id).map(Box::new);
-                            let _ = tx.send(Update::Ended { summary: Box::new(summary), heatmap });
+                            let _ = tx.send(Update::Ended {
+                                summary: Box::new(summary),
+                                heatmap,
+                            });
                         }
                         return;
                     }
@@ -263,9 +304,14 @@ impl Runner {
     pub fn cancel(&self, id: JobId) -> Result<(), ApiError> {
         let job = self.load(id)?;
         if job.state.is_final() {
-            return Err(ApiError::invalid(format!("job {id} is already {}", job.state)));
+            return Err(ApiError::invalid(format!(
+                "job {id} is already {}",
+                job.state
+            )));
         }
-        self.inner.store.set_job_state(id, JobState::Cancelled, None)?;
+        self.inner
+            .store
+            .set_job_state(id, JobState::Cancelled, None)?;
         if let Some(active) = self.active_for(id) {
             active.cancel.cancel();
         }
@@ -278,7 +324,10 @@ impl Runner {
     pub fn pause(&self, id: JobId) -> Result<(), ApiError> {
         let job = self.load(id)?;
         if job.state.is_final() {
-            return Err(ApiError::invalid(format!("job {id} is already {}", job.state)));
+            return Err(ApiError::invalid(format!(
+                "job {id} is already {}",
+                job.state
+            )));
         }
         self.inner.store.set_job_state(id, JobState::Paused, None)?;
         if let Some(active) = self.active_for(id) {
@@ -294,7 +343,11 @@ impl Runner {
         let job = self.load(id)?;
         let message = match job.state {
             JobState::Paused => {
-                let state = if self.active_for(id).is_some() { JobState::Running } else { JobState::Queued };
+                let state = if self.active_for(id).is_some() {
+                    JobState::Running
+                } else {
+                    JobState::Queued
+                };
                 self.inner.store.set_job_state(id, state, None)?;
                 if let Some(active) = self.active_for(id) {
                     active.paused.send_replace(false);
@@ -304,15 +357,25 @@ impl Runner {
             }
             JobState::Cancelled | JobState::Completed | JobState::Failed => {
                 let retried = self.inner.store.retry_failed(id)?;
-                let pending = self.inner.store.count_items(id, crate::store::ItemState::Pending)?;
+                let pending = self
+                    .inner
+                    .store
+                    .count_items(id, crate::store::ItemState::Pending)?;
                 if pending == 0 {
-                    return Err(ApiError::invalid(format!("job {id} has no unfinished items to resume")));
+                    return Err(ApiError::invalid(format!(
+                        "job {id} has no unfinished items to resume"
+                    )));
                 }
                 self.inner.store.set_job_state(id, JobState::Queued, None)?;
-                format!("job {id} queued again with {pending} items ({retried} of them failed before)")
+                format!(
+                    "job {id} queued again with {pending} items ({retried} of them failed before)"
+                )
             }
             JobState::Queued | JobState::Running => {
-                return Err(ApiError::invalid(format!("job {id} is {}, not paused", job.state)));
+                return Err(ApiError::invalid(format!(
+                    "job {id} is {}, not paused",
+                    job.state
+                )));
             }
         };
         tracing::info!(job = id, "job resumed");
@@ -321,24 +384,44 @@ impl Runner {
     }
 
     /// Lists the models of a server.
-    pub async fn models(&self, kind: heatmap_proto::BackendKind, url: &str) -> Result<Vec<ModelInfo>, ApiError> {
-        let client = crate::backend::Client::new(kind, url).map_err(|e| ApiError::invalid(e.to_string()))?;
-        client.list_models().await.map_err(|e| ApiError::new(ErrorKind::Backend, e.to_string()))
+    pub async fn models(
+        &self,
+        kind: heatmap_proto::BackendKind,
+        url: &str,
+    ) -> Result<Vec<ModelInfo>, ApiError> {
+        let client =
+            crate::backend::Client::new(kind, url).map_err(|e| ApiError::invalid(e.to_string()))?;
+        client
+            .list_models()
+            .await
+            .map_err(|e| ApiError::new(ErrorKind::Backend, e.to_string()))
     }
 
     /// Returns the snapshot written for a job by this daemon, if any.
     fn report(&self, id: JobId) -> Option<AggregateReport> {
-        self.inner.reports.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+        self.inner
+            .reports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
     }
 
     /// Remembers the snapshot written for a job, for late followers.
     fn remember_report(&self, id: JobId, report: AggregateReport) {
-        self.inner.reports.lock().unwrap_or_else(|p| p.into_inner()).insert(id, report);
+        self.inner
+            .reports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, report);
     }
 
     /// Counts jobs: (not final, all).
     pub fn job_counts(&self) -> Result<(u64, u64), ApiError> {
         let jobs = self.inner.store.jobs()?;
-        Ok((jobs.iter().filter(|j| !j.state.is_final()).count() as u64, jobs.len() as u64))
+        Ok((
+            jobs.iter().filter(|j| !j.state.is_final()).count() as u64,
+            jobs.len() as u64,
+        ))
     }
 }

@@ -4,7 +4,9 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use heatmap_proto::{AggregateReport, Counts, Event, JobId, JobProgress, JobState, JobSummary, ModelProgress};
+use heatmap_proto::{
+    AggregateReport, Counts, Event, JobId, JobProgress, JobState, JobSummary, ModelProgress,
+};
 use tokio::sync::broadcast;
 
 /// How often progress events are sent at most, per job.
@@ -57,11 +59,22 @@ pub struct Progress {
 
 impl Progress {
     /// Starts from the counts stored in the queue.
-    pub fn new(job: JobId, state: JobState, total: Counts, per_model: Vec<ModelProgress>) -> Progress {
+    pub fn new(
+        job: JobId,
+        state: JobState,
+        total: Counts,
+        per_model: Vec<ModelProgress>,
+    ) -> Progress {
         let (sender, _) = broadcast::channel(1024);
         Progress {
             job,
-            state: Mutex::new(State { state, total, per_model, finished_at: VecDeque::new(), last_sent: None }),
+            state: Mutex::new(State {
+                state,
+                total,
+                per_model,
+                finished_at: VecDeque::new(),
+                last_sent: None,
+            }),
             sender,
         }
     }
@@ -111,7 +124,9 @@ impl Progress {
             if matches!(transition, Transition::Done | Transition::Failed) {
                 state.finished_at.push_back(now);
             }
-            let due = state.last_sent.is_none_or(|at| now.duration_since(at) >= PROGRESS_INTERVAL);
+            let due = state
+                .last_sent
+                .is_none_or(|at| now.duration_since(at) >= PROGRESS_INTERVAL);
             if !due {
                 return;
             }
@@ -145,7 +160,11 @@ impl Progress {
 
     fn snapshot_locked(&self, state: &mut State) -> JobProgress {
         let now = Instant::now();
-        while state.finished_at.front().is_some_and(|at| now.duration_since(*at) > RATE_WINDOW) {
+        while state
+            .finished_at
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > RATE_WINDOW)
+        {
             state.finished_at.pop_front();
         }
         let rate = match state.finished_at.front() {
@@ -170,10 +189,28 @@ mod tests {
     use super::*;
 
     fn progress() -> Progress {
-        let counts = Counts { total: 4, pending: 4, ..Counts::default() };
+        let counts = Counts {
+            total: 4,
+            pending: 4,
+            ..Counts::default()
+        };
         let per_model = vec![
-            ModelProgress { model: "a".into(), counts: Counts { total: 2, pending: 2, ..Counts::default() } },
-            ModelProgress { model: "b".into(), counts: Counts { total: 2, pending: 2, ..Counts::default() } },
+            ModelProgress {
+                model: "a".into(),
+                counts: Counts {
+                    total: 2,
+                    pending: 2,
+                    ..Counts::default()
+                },
+            },
+            ModelProgress {
+                model: "b".into(),
+                counts: Counts {
+                    total: 2,
+                    pending: 2,
+                    ..Counts::default()
+                },
+            },
         ];
         Progress::new(1, JobState::Running, counts, per_model)
     }
@@ -188,7 +225,16 @@ mod tests {
         progress.record("b", Transition::Started);
         progress.record("b", Transition::Returned);
         let snapshot = progress.snapshot();
-        assert_eq!(snapshot.counts, Counts { total: 4, done: 1, failed: 1, running: 0, pending: 2 });
+        assert_eq!(
+            snapshot.counts,
+            Counts {
+                total: 4,
+                done: 1,
+                failed: 1,
+                running: 0,
+                pending: 2
+            }
+        );
         assert_eq!(snapshot.per_model[0].counts.done, 1);
         assert_eq!(snapshot.per_model[1].counts.failed, 1);
         assert_eq!(snapshot.per_model[1].counts.pending, 1);
@@ -199,7 +245,9 @@ mod tests {
         let progress = progress();
         let mut rx = progress.subscribe();
         progress.set_state(JobState::Paused);
-        let Update::Event(Event::Progress(p)) = rx.recv().await.unwrap() else { panic!("no progress") };
+        let Update::Event(Event::Progress(p)) = rx.recv().await.unwrap() else {
+            panic!("no progress")
+        };
         assert_eq!(p.state, JobState::Paused);
     }
 }

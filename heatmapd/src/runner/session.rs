@@ -11,7 +11,11 @@ use crate::store::{JobRow, SessionInfo};
 ///
 /// A model whose sanitized name is already used under `output/` by a
 /// different model gets a short hash suffix, so two models never share a folder.
-pub fn create_sessions(output: &Path, models: &[String], stamp: &str) -> std::io::Result<Vec<SessionInfo>> {
+pub fn create_sessions(
+    output: &Path,
+    models: &[String],
+    stamp: &str,
+) -> std::io::Result<Vec<SessionInfo>> {
     let dirs = layout::model_dirs(models);
     let mut sessions = Vec::with_capacity(models.len());
     for (model, dir) in models.iter().zip(dirs) {
@@ -24,18 +28,31 @@ pub fn create_sessions(output: &Path, models: &[String], stamp: &str) -> std::io
         std::fs::create_dir_all(&model_root)?;
         let session = layout::unique_session(&model_root, stamp);
         std::fs::create_dir(model_root.join(&session))?;
-        sessions.push(SessionInfo { model: model.clone(), model_dir: dir, session });
+        sessions.push(SessionInfo {
+            model: model.clone(),
+            model_dir: dir,
+            session,
+        });
     }
     Ok(sessions)
 }
 
 /// Tells whether a model folder already holds sessions of another model.
 fn folder_used_by_other_model(folder: &Path, model: &str) -> bool {
-    let Ok(entries) = std::fs::read_dir(folder) else { return false };
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return false;
+    };
     entries.filter_map(Result::ok).any(|entry| {
-        let Ok(text) = std::fs::read_to_string(entry.path().join("session.json")) else { return false };
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else { return false };
-        value.get("model").and_then(|m| m.as_str()).is_some_and(|m| m != model)
+        let Ok(text) = std::fs::read_to_string(entry.path().join("session.json")) else {
+            return false;
+        };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return false;
+        };
+        value
+            .get("model")
+            .and_then(|m| m.as_str())
+            .is_some_and(|m| m != model)
     })
 }
 
@@ -95,9 +112,17 @@ mod tests {
     fn folder_of_another_model_gets_hash() {
         let dir = tempfile::tempdir().unwrap();
         let first = create_sessions(dir.path(), &["a:b".to_string()], "s1").unwrap();
-        std::fs::write(dir.path().join("a_b/s1/session.json"), r#"{"model": "a:b"}"#).unwrap();
+        std::fs::write(
+            dir.path().join("a_b/s1/session.json"),
+            r#"{"model": "a:b"}"#,
+        )
+        .unwrap();
         let second = create_sessions(dir.path(), &["a/b".to_string()], "s2").unwrap();
         assert_eq!(first[0].model_dir, "a_b");
-        assert!(second[0].model_dir.starts_with("a_b-"), "{}", second[0].model_dir);
+        assert!(
+            second[0].model_dir.starts_with("a_b-"),
+            "{}",
+            second[0].model_dir
+        );
     }
 }

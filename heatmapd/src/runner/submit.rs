@@ -20,7 +20,8 @@ impl Runner {
     pub async fn submit(&self, mut spec: JobSpec) -> Result<JobSummary, ApiError> {
         let workspace = self.workspace().clone();
         check_shape(&spec)?;
-        let settings = Settings::load(&workspace.settings()).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let settings =
+            Settings::load(&workspace.settings()).map_err(|e| ApiError::invalid(e.to_string()))?;
         let temperatures = match &spec.temperatures {
             Some(list) => list.iter().map(|t| round_temp(*t)).collect::<Vec<_>>(),
             None => settings.temperatures(),
@@ -43,7 +44,8 @@ impl Runner {
             crate::ops::canary::check_job(&spec, &temperatures).await?;
         }
 
-        let item_count = spec.models.len() * temperatures.len() * selected.len() * spec.repeats as usize;
+        let item_count =
+            spec.models.len() * temperatures.len() * selected.len() * spec.repeats as usize;
         if item_count > MAX_ITEMS {
             return Err(ApiError::invalid(format!(
                 "the job has {item_count} work items, more than the limit of {MAX_ITEMS}; use fewer models, temperatures, prompts or repeats"
@@ -72,7 +74,12 @@ impl Runner {
             store.create_job(&spec_for_store, &temperatures, &selected, &hash, &items)
         })
         .await
-        .map_err(|e| ApiError::new(ErrorKind::Internal, format!("queueing the job panicked: {e}")))??;
+        .map_err(|e| {
+            ApiError::new(
+                ErrorKind::Internal,
+                format!("queueing the job panicked: {e}"),
+            )
+        })??;
         tracing::info!(job, models = ?spec.models, items = item_count, "job queued");
         self.inner.wake.notify_one();
         let row = self.load(job)?;
@@ -88,10 +95,13 @@ impl Runner {
             wanted.push(model.clone());
         }
         for url in &spec.urls {
-            let client = Client::new(spec.backend, url).map_err(|e| ApiError::invalid(e.to_string()))?;
+            let client =
+                Client::new(spec.backend, url).map_err(|e| ApiError::invalid(e.to_string()))?;
             client.check_models(&wanted).await.map_err(|e| {
                 let kind = match e {
-                    BackendError::ModelNotFound { .. } | BackendError::InvalidUrl { .. } => ErrorKind::InvalidRequest,
+                    BackendError::ModelNotFound { .. } | BackendError::InvalidUrl { .. } => {
+                        ErrorKind::InvalidRequest
+                    }
                     _ => ErrorKind::Backend,
                 };
                 ApiError::new(kind, e.to_string())
@@ -103,11 +113,15 @@ impl Runner {
 
 fn check_shape(spec: &JobSpec) -> Result<(), ApiError> {
     if spec.models.is_empty() {
-        return Err(ApiError::invalid("no model given; name at least one with --model"));
+        return Err(ApiError::invalid(
+            "no model given; name at least one with --model",
+        ));
     }
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = spec.models.iter().find(|m| !seen.insert(m.as_str())) {
-        return Err(ApiError::invalid(format!("model '{dup}' is named twice; name each model once")));
+        return Err(ApiError::invalid(format!(
+            "model '{dup}' is named twice; name each model once"
+        )));
     }
     if spec.models.iter().any(|m| m.trim().is_empty()) {
         return Err(ApiError::invalid("empty model name"));
@@ -121,7 +135,9 @@ fn check_shape(spec: &JobSpec) -> Result<(), ApiError> {
     if let GradeMode::Judge { model } = &spec.grade
         && model.trim().is_empty()
     {
-        return Err(ApiError::invalid("judge grading needs a model: --grade judge:MODEL"));
+        return Err(ApiError::invalid(
+            "judge grading needs a model: --grade judge:MODEL",
+        ));
     }
     if spec.max_tokens == Some(0) {
         return Err(ApiError::invalid("max tokens must be at least 1"));
@@ -160,8 +176,18 @@ mod tests {
     fn temperatures_are_checked() {
         assert!(check_temperatures(&[0.0, 0.5]).is_ok());
         assert!(check_temperatures(&[]).is_err());
-        assert!(check_temperatures(&[-0.1]).unwrap_err().message.contains("-0.1"));
+        assert!(
+            check_temperatures(&[-0.1])
+                .unwrap_err()
+                .message
+                .contains("-0.1")
+        );
         assert!(check_temperatures(&[f64::NAN]).is_err());
-        assert!(check_temperatures(&[0.5, 0.5]).unwrap_err().message.contains("twice"));
+        assert!(
+            check_temperatures(&[0.5, 0.5])
+                .unwrap_err()
+                .message
+                .contains("twice")
+        );
     }
 }

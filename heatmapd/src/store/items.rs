@@ -117,7 +117,8 @@ impl Store {
                 })
             })
             .map_err(|e| self.sqlite(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sqlite(e))
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sqlite(e))
     }
 
     /// Records an item's outcome with one update by primary key.
@@ -165,7 +166,9 @@ impl Store {
                 grade_error,
                 now_rfc3339()
             ]),
-            ItemOutcome::Failed { attempts, error } => stmt.execute(params![item, attempts, error, now_rfc3339()]),
+            ItemOutcome::Failed { attempts, error } => {
+                stmt.execute(params![item, attempts, error, now_rfc3339()])
+            }
         }
         .map_err(|e| self.sqlite(e))?;
         Ok(())
@@ -174,8 +177,11 @@ impl Store {
     /// Puts a job's failed items back to pending, so a resume retries them; returns how many.
     pub fn retry_failed(&self, job: JobId) -> Result<usize, StoreError> {
         let conn = self.lock();
-        conn.execute("UPDATE items SET state = 'pending' WHERE job_id = ?1 AND state = 'failed'", [job])
-            .map_err(|e| self.sqlite(e))
+        conn.execute(
+            "UPDATE items SET state = 'pending' WHERE job_id = ?1 AND state = 'failed'",
+            [job],
+        )
+        .map_err(|e| self.sqlite(e))
     }
 
     /// Counts a job's items in one state.
@@ -186,9 +192,11 @@ impl Store {
             ItemState::Failed => "failed",
         };
         let conn = self.lock();
-        conn.query_row("SELECT COUNT(*) FROM items WHERE job_id = ?1 AND state = ?2", params![job, name], |row| {
-            row.get::<_, i64>(0)
-        })
+        conn.query_row(
+            "SELECT COUNT(*) FROM items WHERE job_id = ?1 AND state = ?2",
+            params![job, name],
+            |row| row.get::<_, i64>(0),
+        )
         .map(|n| n as u64)
         .map_err(|e| self.sqlite(e))
     }
@@ -245,8 +253,15 @@ mod tests {
     fn job_round_trip_and_counts() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("q.db")).unwrap();
-        let prompts = vec![Prompt { id: "p".into(), prompt: "q".into(), category: None, expected: Some("a".into()) }];
-        let job = store.create_job(&spec(), &[0.0, 0.5], &prompts, "hash", &items()).unwrap();
+        let prompts = vec![Prompt {
+            id: "p".into(),
+            prompt: "q".into(),
+            category: None,
+            expected: Some("a".into()),
+        }];
+        let job = store
+            .create_job(&spec(), &[0.0, 0.5], &prompts, "hash", &items())
+            .unwrap();
         let row = store.job(job).unwrap().unwrap();
         assert_eq!(row.state, JobState::Queued);
         assert_eq!(row.spec, spec());
@@ -255,7 +270,15 @@ mod tests {
         let pending = store.pending_items(job).unwrap();
         assert_eq!(pending.len(), 4);
         assert_eq!(pending[0].seed, Some(7));
-        store.finish_item(pending[0].id, &ItemOutcome::Failed { attempts: 5, error: "HTTP 503".into() }).unwrap();
+        store
+            .finish_item(
+                pending[0].id,
+                &ItemOutcome::Failed {
+                    attempts: 5,
+                    error: "HTTP 503".into(),
+                },
+            )
+            .unwrap();
         store
             .finish_item(
                 pending[1].id,
@@ -276,7 +299,10 @@ mod tests {
             )
             .unwrap();
         let (total, per_model) = store.job_counts(job, &["m1".into(), "m2".into()]).unwrap();
-        assert_eq!((total.total, total.done, total.failed, total.pending), (4, 1, 1, 2));
+        assert_eq!(
+            (total.total, total.done, total.failed, total.pending),
+            (4, 1, 1, 2)
+        );
         assert_eq!(per_model[0].counts.done, 1);
         assert_eq!(per_model[1].counts.pending, 2);
         let failures = store.failures(job, 10).unwrap();
@@ -296,7 +322,11 @@ mod tests {
         let aside: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with("queue.db.corrupt-"))
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("queue.db.corrupt-")
+            })
             .collect();
         assert_eq!(aside.len(), 1);
         assert_eq!(std::fs::read(aside[0].path()).unwrap(), vec![b'x'; 8192]);

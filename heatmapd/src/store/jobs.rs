@@ -53,10 +53,21 @@ pub struct JobRow {
     pub error: Option<String>,
 }
 
-const JOB_COLUMNS: &str =
-    "id, state, spec, temperatures, prompts, prompts_hash, sessions, created_at, started_at, finished_at, error";
+const JOB_COLUMNS: &str = "id, state, spec, temperatures, prompts, prompts_hash, sessions, created_at, started_at, finished_at, error";
 
-type RawJob = (i64, String, String, String, String, String, String, String, Option<String>, Option<String>, Option<String>);
+type RawJob = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 impl Store {
     /// Inserts a job and all of its items in one transaction, and returns its id.
@@ -109,8 +120,19 @@ impl Store {
     }
 
     fn decode_job(&self, raw: RawJob) -> Result<JobRow, StoreError> {
-        let (id, state, spec, temperatures, prompts, prompts_hash, sessions, created_at, started_at, finished_at, error) =
-            raw;
+        let (
+            id,
+            state,
+            spec,
+            temperatures,
+            prompts,
+            prompts_hash,
+            sessions,
+            created_at,
+            started_at,
+            finished_at,
+            error,
+        ) = raw;
         let corrupt = |field: &'static str, message: String| StoreError::Corrupt {
             path: self.path.to_path_buf(),
             job: id,
@@ -119,12 +141,16 @@ impl Store {
         };
         Ok(JobRow {
             id,
-            state: JobState::parse(&state).ok_or_else(|| corrupt("state", format!("unknown state '{state}'")))?,
+            state: JobState::parse(&state)
+                .ok_or_else(|| corrupt("state", format!("unknown state '{state}'")))?,
             spec: serde_json::from_str(&spec).map_err(|e| corrupt("spec", e.to_string()))?,
-            temperatures: serde_json::from_str(&temperatures).map_err(|e| corrupt("temperatures", e.to_string()))?,
-            prompts: serde_json::from_str(&prompts).map_err(|e| corrupt("prompts", e.to_string()))?,
+            temperatures: serde_json::from_str(&temperatures)
+                .map_err(|e| corrupt("temperatures", e.to_string()))?,
+            prompts: serde_json::from_str(&prompts)
+                .map_err(|e| corrupt("prompts", e.to_string()))?,
             prompts_hash,
-            sessions: serde_json::from_str(&sessions).map_err(|e| corrupt("sessions", e.to_string()))?,
+            sessions: serde_json::from_str(&sessions)
+                .map_err(|e| corrupt("sessions", e.to_string()))?,
             created_at,
             started_at,
             finished_at,
@@ -136,9 +162,13 @@ impl Store {
     pub fn job(&self, id: JobId) -> Result<Option<JobRow>, StoreError> {
         let raw = {
             let conn = self.lock();
-            conn.query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"), [id], raw_job)
-                .optional()
-                .map_err(|e| self.sqlite(e))?
+            conn.query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+                [id],
+                raw_job,
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))?
         };
         raw.map(|raw| self.decode_job(raw)).transpose()
     }
@@ -147,8 +177,9 @@ impl Store {
     pub fn jobs(&self) -> Result<Vec<JobRow>, StoreError> {
         let raws = {
             let conn = self.lock();
-            let mut stmt =
-                conn.prepare(&format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC")).map_err(|e| self.sqlite(e))?;
+            let mut stmt = conn
+                .prepare(&format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC"))
+                .map_err(|e| self.sqlite(e))?;
             stmt.query_map([], raw_job)
                 .map_err(|e| self.sqlite(e))?
                 .collect::<Result<Vec<_>, _>>()
@@ -158,7 +189,12 @@ impl Store {
     }
 
     /// Sets a job's state; a final state also records the finish time and error.
-    pub fn set_job_state(&self, id: JobId, state: JobState, error: Option<&str>) -> Result<(), StoreError> {
+    pub fn set_job_state(
+        &self,
+        id: JobId,
+        state: JobState,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
         let conn = self.lock();
         let finished = state.is_final().then(now_rfc3339);
         conn.execute(
@@ -174,28 +210,51 @@ impl Store {
         let conn = self.lock();
         conn.execute(
             "UPDATE jobs SET sessions = ?2, started_at = COALESCE(started_at, ?3) WHERE id = ?1",
-            params![id, serde_json::to_string(sessions).expect("sessions serialize"), now_rfc3339()],
+            params![
+                id,
+                serde_json::to_string(sessions).expect("sessions serialize"),
+                now_rfc3339()
+            ],
         )
         .map_err(|e| self.sqlite(e))?;
         Ok(())
     }
 
     /// Counts a job's items by state, over all and per model (in `models` order).
-    pub fn job_counts(&self, id: JobId, models: &[String]) -> Result<(Counts, Vec<ModelProgress>), StoreError> {
+    pub fn job_counts(
+        &self,
+        id: JobId,
+        models: &[String],
+    ) -> Result<(Counts, Vec<ModelProgress>), StoreError> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare("SELECT model, state, COUNT(*) FROM items WHERE job_id = ?1 GROUP BY model, state")
+            .prepare(
+                "SELECT model, state, COUNT(*) FROM items WHERE job_id = ?1 GROUP BY model, state",
+            )
             .map_err(|e| self.sqlite(e))?;
         let rows = stmt
-            .query_map([id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?)))
+            .query_map([id], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })
             .map_err(|e| self.sqlite(e))?;
         let mut total = Counts::default();
-        let mut per_model: Vec<ModelProgress> =
-            models.iter().map(|m| ModelProgress { model: m.clone(), counts: Counts::default() }).collect();
+        let mut per_model: Vec<ModelProgress> = models
+            .iter()
+            .map(|m| ModelProgress {
+                model: m.clone(),
+                counts: Counts::default(),
+            })
+            .collect();
         for row in rows {
             let (model, state, n) = row.map_err(|e| self.sqlite(e))?;
             let n = n as u64;
-            let Some(entry) = per_model.iter_mut().find(|p| p.model == model) else { continue };
+            let Some(entry) = per_model.iter_mut().find(|p| p.model == model) else {
+                continue;
+            };
             for counts in [&mut total, &mut entry.counts] {
                 counts.total += n;
                 match state.as_str() {
@@ -230,7 +289,8 @@ impl Store {
                 })
             })
             .map_err(|e| self.sqlite(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sqlite(e))
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sqlite(e))
     }
 }
 

@@ -67,7 +67,10 @@ impl Store {
     /// `queue.db.corrupt-<unix time>` with a warning, never deleted.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         }
         match Store::open_inner(path) {
             Ok(store) => Ok(store),
@@ -79,11 +82,17 @@ impl Store {
                 let aside = path.with_file_name(format!("queue.db.corrupt-{stamp}"));
                 tracing::warn!(path = %path.display(), moved_to = %aside.display(), error = %source,
                     "queue database is unreadable; moved it aside and starting an empty queue");
-                std::fs::rename(path, &aside).map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
+                std::fs::rename(path, &aside).map_err(|source| StoreError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
                 for suffix in ["-wal", "-shm"] {
                     let side = PathBuf::from(format!("{}{suffix}", path.display()));
                     if side.exists() {
-                        let _ = std::fs::rename(&side, PathBuf::from(format!("{}{suffix}", aside.display())));
+                        let _ = std::fs::rename(
+                            &side,
+                            PathBuf::from(format!("{}{suffix}", aside.display())),
+                        );
                     }
                 }
                 Store::open_inner(path)
@@ -93,16 +102,26 @@ impl Store {
     }
 
     fn open_inner(path: &Path) -> Result<Store, StoreError> {
-        let sqlite = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
+        let sqlite = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
         let conn = Connection::open(path).map_err(sqlite)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sqlite)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sqlite)?;
         // WAL with synchronous=NORMAL survives a killed process without losing commits,
         // and does not fsync on every item.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sqlite)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sqlite)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sqlite)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sqlite)?;
         schema::migrate(&conn).map_err(sqlite)?;
-        Ok(Store { conn: Arc::new(Mutex::new(conn)), path: Arc::new(path.to_path_buf()) })
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path: Arc::new(path.to_path_buf()),
+        })
     }
 
     /// The database file.
@@ -113,19 +132,27 @@ impl Store {
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (every write is one statement
         // or one transaction), so a poisoned lock is safe to reuse.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn sqlite(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite { path: self.path.to_path_buf(), source }
+        StoreError::Sqlite {
+            path: self.path.to_path_buf(),
+            source,
+        }
     }
 
     /// Puts every item left `running` by a previous daemon back to `pending`,
     /// and returns how many there were.
     pub fn recover_running(&self) -> Result<usize, StoreError> {
         let conn = self.lock();
-        conn.execute("UPDATE items SET state = 'pending' WHERE state = 'running'", [])
-            .map_err(|e| self.sqlite(e))
+        conn.execute(
+            "UPDATE items SET state = 'pending' WHERE state = 'running'",
+            [],
+        )
+        .map_err(|e| self.sqlite(e))
     }
 }
 
