@@ -1,10 +1,10 @@
 //! An in-memory index of every grade under `output/`, updated file by file,
 //! behind the live heatmap `output/Summaries/heatmap_live.csv`.
 //!
-//! The index records each file's cell, accuracy and [`FileStamp`]. After one
-//! full read at start, updates re-read only files whose stamp or session
-//! model changed, so a refresh of a large tree costs a few stats and reads
-//! rather than a full scan. Rescans compare stamps and open only the files
+//! The index records each file's cell, accuracy and stamp (size, times and
+//! inode). After one full read at start, updates re-read only files whose
+//! stamp or session model changed, so a refresh of a large tree costs a few
+//! stats and reads rather than a full scan. Rescans compare stamps and open only the files
 //! that changed, which also keeps them from flooding a file watcher with
 //! open events.
 

@@ -1,6 +1,6 @@
 //! Derivative, percent change and trend lines of heatmap rows.
 //!
-//! [`derive`] looks heatmap snapshots up by id in
+//! [`derive()`] looks heatmap snapshots up by id in
 //! `output/Summaries/csv_index.json` and writes three CSVs per snapshot into
 //! `output/Summaries/`, all numbers with 4 decimals:
 //! - `heatmap_derivative_<id>.csv`: d/dT per cell ([`math::derivative`]);
@@ -25,7 +25,7 @@ use crate::layout;
 use math::PercentChange;
 use table::{HeatmapCsv, format4};
 
-/// Errors of [`derive`].
+/// Errors of [`derive()`].
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
     /// Neither ids nor `all` were given.
