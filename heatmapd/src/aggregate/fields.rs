@@ -54,10 +54,14 @@ pub(crate) enum Field {
     PromptId,
     Id,
     QuestionId,
+    CompletionTokens,
+    LatencyMs,
+    TokensPerSecond,
+    FinishReason,
 }
 
 /// Every field with its name, in the order of [`Field`]'s discriminants.
-const NAMES: [(Field, &str); 44] = [
+const NAMES: [(Field, &str); 48] = [
     (Field::Accuracy, "accuracy"),
     (Field::Acc, "acc"),
     (Field::Score, "score"),
@@ -102,6 +106,10 @@ const NAMES: [(Field, &str); 44] = [
     (Field::PromptId, "prompt_id"),
     (Field::Id, "id"),
     (Field::QuestionId, "question_id"),
+    (Field::CompletionTokens, "completion_tokens"),
+    (Field::LatencyMs, "latency_ms"),
+    (Field::TokensPerSecond, "tokens_per_second"),
+    (Field::FinishReason, "finish_reason"),
 ];
 
 /// Numeric accuracy fields, in order of preference.
@@ -370,6 +378,10 @@ fn lookup_lowercase(key: &str) -> Option<Field> {
         "prompt_id" => Field::PromptId,
         "id" => Field::Id,
         "question_id" => Field::QuestionId,
+        "completion_tokens" => Field::CompletionTokens,
+        "latency_ms" => Field::LatencyMs,
+        "tokens_per_second" => Field::TokensPerSecond,
+        "finish_reason" => Field::FinishReason,
         _ => return None,
     })
 }

@@ -2,12 +2,15 @@
 //!
 //! A heatmap CSV has the header `Model,<t1>,<t2>,...` with temperatures
 //! ascending in shortest decimal form, one row per model sorted by name, and
-//! cells with the mean accuracy to 4 decimals, empty where no grade falls.
+//! cells with the mean accuracy to 4 decimals, empty where no grade falls
+//! or where fewer grades fall than the `min_samples` setting requires.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
 
 use heatmap_proto::types::{HeatmapRow, HeatmapTable};
 
+use crate::config::{Settings, SettingsError};
 use crate::layout;
 
 /// Sums of accuracies per model and temperature, filled in a fixed order so
@@ -60,6 +63,25 @@ impl<'a> TableBuilder<'a> {
             rows,
         }
     }
+}
+
+/// Empties every cell with fewer than `min_samples` grades. The counts stay,
+/// so a reader can tell a thin cell from one without grades.
+pub fn apply_min_samples(table: &mut HeatmapTable, min_samples: u32) {
+    for row in &mut table.rows {
+        for (cell, &count) in row.cells.iter_mut().zip(&row.counts) {
+            if count < u64::from(min_samples) {
+                *cell = None;
+            }
+        }
+    }
+}
+
+/// Reads `min_samples` from the `settings.json` in the parent of `output`
+/// (the workspace root); 1 when the file does not exist.
+pub fn load_min_samples(output: &Path) -> Result<u32, SettingsError> {
+    let root = output.parent().unwrap_or(Path::new(""));
+    Ok(Settings::load(&root.join("settings.json"))?.min_samples)
 }
 
 /// Orders temperatures by their bits, which for numbers >= 0 is numeric order.
@@ -129,6 +151,44 @@ mod tests {
             csv,
             "Model,0,0.05,1\ngemma3:1b,,0.1235,\n\"org/model, v2\",0.6667,,0.0000\n"
         );
+    }
+
+    #[test]
+    fn thin_cells_are_emptied() {
+        let mut builder = TableBuilder::default();
+        builder.add("a", 0.0, 1.0);
+        builder.add("a", 0.0, 0.0);
+        builder.add("a", 0.5, 1.0);
+        builder.add("b", 0.5, 0.25);
+        let mut table = builder.build();
+        apply_min_samples(&mut table, 2);
+        assert_eq!(table.rows[0].cells, [Some(0.5), None]);
+        assert_eq!(table.rows[0].counts, [2, 1]);
+        assert_eq!(table.rows[1].cells, [None, None]);
+        assert_eq!(render_csv(&table), "Model,0,0.5\na,0.5000,\nb,,\n");
+    }
+
+    #[test]
+    fn min_samples_of_one_changes_nothing() {
+        let mut builder = TableBuilder::default();
+        builder.add("a", 0.0, 1.0);
+        builder.add("a", 0.5, 0.0);
+        let mut table = builder.build();
+        let before = table.clone();
+        apply_min_samples(&mut table, 1);
+        assert_eq!(table, before);
+    }
+
+    #[test]
+    fn min_samples_from_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("output");
+        assert_eq!(load_min_samples(&output).unwrap(), 1);
+        std::fs::write(dir.path().join("settings.json"), r#"{"min_samples": 3}"#).unwrap();
+        assert_eq!(load_min_samples(&output).unwrap(), 3);
+        std::fs::write(dir.path().join("settings.json"), r#"{"min_samples": 0}"#).unwrap();
+        let err = load_min_samples(&output).unwrap_err();
+        assert!(err.to_string().contains("min_samples"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! folders), extracts each one's accuracy ([`accuracy`]) and identity, and
 //! writes the summaries under `output/Summaries/`: `super_valid.json`,
 //! `invalid_files.json`, a `heatmap_<stamp>.csv` registered in
-//! `csv_index.json`, and per-category heatmaps under `output/specifics/`.
+//! `csv_index.json`, its long form `heatmap_<stamp>_long.csv` ([`long`]),
+//! and per-category heatmaps under `output/specifics/`. Cells with fewer
+//! grades than the `min_samples` setting are left empty.
 //! [`live::LiveIndex`] keeps the same table up to date file by file for the watcher.
 
 pub mod accuracy;
@@ -13,12 +15,14 @@ pub mod heatmap;
 pub mod index;
 mod label;
 pub mod live;
+pub mod long;
 mod read;
 pub mod record;
 mod scan;
 mod scope;
 mod snapshot;
 mod summaries;
+pub mod wilson;
 
 use std::io;
 use std::path::PathBuf;
@@ -78,6 +82,9 @@ pub enum AggregateError {
         /// The underlying error.
         source: io::Error,
     },
+    /// `settings.json` beside `output/` could not be read or is invalid.
+    #[error(transparent)]
+    Settings(#[from] crate::config::SettingsError),
     /// `csv_index.json` is not a JSON object of entries.
     #[error("invalid heatmap index {path}: {reason}")]
     InvalidIndex {

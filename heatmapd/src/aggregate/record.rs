@@ -32,6 +32,41 @@ pub struct GradeRecord {
     pub category: Option<Arc<str>>,
     /// Accuracy in [0, 1]; `None` when the grade has no usable accuracy.
     pub accuracy: Option<f64>,
+    /// Token count, timing and finish reason of the graded answer.
+    pub measurements: Measurements,
+}
+
+/// Measurements of the generation a grade file records; each is `None`
+/// when the file lacks the field or its value is not a finite number >= 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Measurements {
+    /// Tokens the model generated (`completion_tokens`).
+    pub completion_tokens: Option<f64>,
+    /// Wall time of the request in milliseconds (`latency_ms`).
+    pub latency_ms: Option<f64>,
+    /// Generated tokens per second (`tokens_per_second`).
+    pub tokens_per_second: Option<f64>,
+    /// Whether generation hit the token limit (`finish_reason` is `length`);
+    /// `None` without a finish reason.
+    pub truncated: Option<bool>,
+}
+
+impl Measurements {
+    fn of(fields: &GradeFields) -> Measurements {
+        let number = |field| {
+            fields
+                .get(field)
+                .and_then(Value::as_f64)
+                .filter(|value| value.is_finite() && *value >= 0.0)
+        };
+        Measurements {
+            completion_tokens: number(Field::CompletionTokens),
+            latency_ms: number(Field::LatencyMs),
+            tokens_per_second: number(Field::TokensPerSecond),
+            truncated: text_field(fields, &[Field::FinishReason])
+                .map(|reason| reason.eq_ignore_ascii_case("length")),
+        }
+    }
 }
 
 /// A file that could not be read as a grade.
@@ -164,6 +199,7 @@ pub(crate) fn grade_from_fields(
         prompt_id,
         category,
         accuracy,
+        measurements: Measurements::of(&fields),
     })
 }
 
@@ -330,6 +366,37 @@ mod tests {
             )),
             "invalid accuracy: accuracy \"NaN\" is not a finite number"
         );
+    }
+
+    #[test]
+    fn measurements_are_kept() {
+        let record = grade(parse(
+            r#"{"temperature": 0.7, "accuracy": 1, "completion_tokens": 120,
+                "prompt_tokens": 30, "latency_ms": 812.5, "tokens_per_second": 147.7,
+                "finish_reason": "length"}"#,
+            "m/s/a.json",
+            None,
+        ));
+        assert_eq!(record.measurements.completion_tokens, Some(120.0));
+        assert_eq!(record.measurements.latency_ms, Some(812.5));
+        assert_eq!(record.measurements.tokens_per_second, Some(147.7));
+        assert_eq!(record.measurements.truncated, Some(true));
+    }
+
+    #[test]
+    fn missing_or_invalid_measurements_are_none() {
+        let record = grade(parse(
+            r#"{"temperature": 0, "latency_ms": -3, "tokens_per_second": "fast",
+                "finish_reason": "stop"}"#,
+            "m/s/a.json",
+            None,
+        ));
+        assert_eq!(record.measurements.completion_tokens, None);
+        assert_eq!(record.measurements.latency_ms, None);
+        assert_eq!(record.measurements.tokens_per_second, None);
+        assert_eq!(record.measurements.truncated, Some(false));
+        let record = grade(parse(r#"{"temperature": 0}"#, "m/s/a.json", None));
+        assert_eq!(record.measurements, Measurements::default());
     }
 
     #[test]

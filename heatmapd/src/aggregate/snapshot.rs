@@ -7,7 +7,8 @@ use std::time::Instant;
 use chrono::{Local, SecondsFormat};
 use heatmap_proto::types::AggregateReport;
 
-use super::heatmap::{TableBuilder, render_csv};
+use super::heatmap::{TableBuilder, apply_min_samples, load_min_samples, render_csv};
+use super::long::{long_file_name, long_rows, render_long};
 use super::record::{FileOutcome, GradeRecord, InvalidFile};
 use super::summaries::{self, Reserved};
 use super::{AggregateError, Scope, index, scan};
@@ -20,7 +21,11 @@ pub const UNCATEGORIZED: &str = "Uncategorized";
 ///
 /// Writes `Summaries/super_valid.json`, `Summaries/invalid_files.json` and
 /// `Summaries/heatmap_<YYYYmmdd_HHMMSS>.csv` (with `_2`, `_3`, ... when that
-/// name is taken), and registers the CSV in `Summaries/csv_index.json`.
+/// name is taken) with its long form `Summaries/heatmap_<stamp>_long.csv`,
+/// and registers the CSV in `Summaries/csv_index.json`. Heatmap cells with
+/// fewer grades than `min_samples` are left empty. That setting comes from
+/// the `settings.json` in the parent of `output`. The long CSV keeps every
+/// mean, with its count beside it.
 /// When any scored grade has a category (a `category` field that is not a
 /// verdict label), it also writes one `specifics/heatmap_<category>_<stamp>.csv`
 /// per category, with the temperatures of that category's grades as columns.
@@ -39,6 +44,7 @@ pub fn snapshot(output: &Path, scope: &Scope) -> Result<AggregateReport, Aggrega
             path: output.to_path_buf(),
         });
     }
+    let min_samples = load_min_samples(output)?;
     let roots = scope.roots(output)?;
     let listing = scan::list(&roots)?;
     let listed_ms = started.elapsed().as_millis() as u64;
@@ -53,7 +59,8 @@ pub fn snapshot(output: &Path, scope: &Scope) -> Result<AggregateReport, Aggrega
             builder.add(&grade.model, grade.temperature, accuracy);
         }
     }
-    let table = builder.build();
+    let mut table = builder.build();
+    apply_min_samples(&mut table, min_samples);
     let graded = grades
         .iter()
         .filter(|grade| grade.accuracy.is_some())
@@ -77,8 +84,12 @@ pub fn snapshot(output: &Path, scope: &Scope) -> Result<AggregateReport, Aggrega
     let unique_stamp = heatmap.stamp.clone();
     let filename = heatmap.file_name();
     let heatmap_path = heatmap.fill(render_csv(&table).as_bytes())?;
+    let long_path = summaries_dir.join(long_file_name(&unique_stamp));
+    summaries::write(&long_path, render_long(&long_rows(&grades)).as_bytes())?;
+    files.push(long_path);
 
-    for (category, category_table) in category_tables(&grades) {
+    for (category, mut category_table) in category_tables(&grades) {
+        apply_min_samples(&mut category_table, min_samples);
         let specifics = output.join("specifics");
         summaries::create_dir(&specifics)?;
         let prefix = format!("heatmap_{}_", layout::sanitize_name(category));

@@ -145,6 +145,7 @@ mod tests {
                 prompt_id: Some("3".into()),
                 category: None,
                 accuracy: Some(1.0),
+                measurements: Default::default(),
             },
             GradeRecord {
                 file: "m/s/b.json".into(),
@@ -153,6 +154,7 @@ mod tests {
                 prompt_id: None,
                 category: Some(Arc::from("math")),
                 accuracy: None,
+                measurements: Default::default(),
             },
         ];
         let text = String::from_utf8(render_valid(&grades)).unwrap();

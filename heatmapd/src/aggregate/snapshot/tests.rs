@@ -160,7 +160,81 @@ fn snapshot_of_sample_tree() {
         Path::new(&report.heatmap_csv)
     );
     assert!(entries[&id].filename.starts_with("heatmap_"));
-    assert_eq!(report.files.len(), 5);
+    assert_eq!(report.files.len(), 6);
+
+    let long_path = report.heatmap_csv.replace(".csv", "_long.csv");
+    assert!(report.files.contains(&long_path), "{:?}", report.files);
+    assert_eq!(
+        fs::read_to_string(&long_path).unwrap(),
+        "model,temperature,n_graded,n_unscored,mean_accuracy,wilson_low,wilson_high,\
+         mean_tokens_out,tokens_per_second,mean_latency_ms,share_truncated\n\
+         gemma3:1b,0,2,0,0.5000,0.0945,0.9055,,,,\n\
+         gemma3:1b,0.7,1,0,0.8500,0.1501,0.9945,,,,\n\
+         gemma3:1b,1,0,1,,,,,,,\n\
+         llama3.2:3b,0.05,1,0,0.0000,0.0000,0.7935,,,,\n"
+    );
+}
+
+#[test]
+fn snapshot_long_csv_carries_measurements() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("output");
+    write(
+        &output,
+        "m/s/m.t05,num1_eval.json",
+        r#"{"accuracy": 1, "completion_tokens": 40, "latency_ms": 400,
+            "tokens_per_second": 100, "finish_reason": "stop"}"#,
+    );
+    write(
+        &output,
+        "m/s/m.t05,num2_eval.json",
+        r#"{"no_answer": true, "completion_tokens": 512, "latency_ms": 2600,
+            "tokens_per_second": 196.9, "finish_reason": "length"}"#,
+    );
+    let report = snapshot(&output, &Scope::All).unwrap();
+    let long = fs::read_to_string(report.heatmap_csv.replace(".csv", "_long.csv")).unwrap();
+    assert_eq!(
+        long.lines().nth(1),
+        Some("m,0.5,1,1,1.0000,0.2065,1.0000,276.00,148.45,1500.00,0.5000")
+    );
+}
+
+#[test]
+fn snapshot_respects_min_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("output");
+    sample_tree(&output);
+    fs::write(dir.path().join("settings.json"), r#"{"min_samples": 2}"#).unwrap();
+    let report = snapshot(&output, &Scope::All).unwrap();
+    assert_eq!(
+        fs::read_to_string(&report.heatmap_csv).unwrap(),
+        "Model,0,0.05,0.7\ngemma3:1b,0.5000,,\nllama3.2:3b,,,\n"
+    );
+    assert_eq!(report.table.rows[0].cells, [Some(0.5), None, None]);
+    assert_eq!(report.table.rows[0].counts, [2, 0, 1]);
+    assert_eq!(
+        only_file(&output.join("specifics"), "heatmap_geography_"),
+        "Model,0\ngemma3:1b,0.5000\n"
+    );
+    assert_eq!(
+        only_file(&output.join("specifics"), "heatmap_Uncategorized_"),
+        "Model,0.05,0.7\ngemma3:1b,,\nllama3.2:3b,,\n"
+    );
+}
+
+#[test]
+fn snapshot_rejects_invalid_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("output");
+    sample_tree(&output);
+    fs::write(
+        dir.path().join("settings.json"),
+        r#"{"min_samples": "two"}"#,
+    )
+    .unwrap();
+    let err = snapshot(&output, &Scope::All).unwrap_err();
+    assert!(matches!(&err, AggregateError::Settings(_)), "{err}");
+    assert!(err.to_string().contains("min_samples"), "{err}");
 }
 
 #[test]
