@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -119,16 +120,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
     grade::judge::load_instructions(&workspace.evaluator_prompt());
     check_inputs(&workspace);
 
-    let _watcher = if args.no_watch {
+    // The watcher's first scan reads every grade, which takes seconds on a large tree,
+    // so it runs in the background while the socket is served.
+    let watching = Arc::new(AtomicBool::new(false));
+    let watcher = if args.no_watch {
         None
     } else {
-        match watch::spawn(workspace.output()) {
-            Ok(handle) => Some(handle),
-            Err(err) => {
-                tracing::error!(error = %err, "output watcher not started; heatmap_live.csv will not refresh");
-                None
+        let output = workspace.output();
+        let watching = watching.clone();
+        Some(tokio::task::spawn_blocking(move || {
+            match watch::spawn(output) {
+                Ok(handle) => {
+                    watching.store(true, Ordering::Relaxed);
+                    Some(handle)
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "output watcher not started; heatmap_live.csv will not refresh");
+                    None
+                }
             }
-        }
+        }))
     };
 
     let socket = args
@@ -154,7 +165,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         runner,
         shutdown: shutdown.clone(),
         started,
-        watching: _watcher.is_some(),
+        watching,
     });
     let server_task = tokio::spawn(ipc::serve(listener, server));
 
@@ -178,6 +189,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::warn!("scheduler did not stop within 15 s");
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
+    if let Some(watcher) = watcher {
+        // Dropping the handle stops the watcher thread.
+        drop(watcher.await);
+    }
     drop(lock);
     tracing::info!("heatmapd stopped");
     Ok(())

@@ -95,7 +95,7 @@ fn status(server: &Server) -> Response {
         uptime_secs: server.started.elapsed().as_secs(),
         active_jobs,
         total_jobs,
-        watching: server.watching,
+        watching: server.watching.load(std::sync::atomic::Ordering::Relaxed),
     })
 }
 
@@ -191,10 +191,10 @@ async fn derive(server: &Server, ids: Vec<String>, all: bool) -> Response {
         Ok(Ok(reports)) => Response::Derived(reports),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "derive failed");
-            let kind = if err.to_string().contains("not found") {
-                ErrorKind::NotFound
-            } else {
-                ErrorKind::InvalidRequest
+            let kind = match err {
+                crate::analysis::AnalysisError::UnknownId { .. }
+                | crate::analysis::AnalysisError::NoSnapshots { .. } => ErrorKind::NotFound,
+                _ => ErrorKind::InvalidRequest,
             };
             Response::Error {
                 kind,

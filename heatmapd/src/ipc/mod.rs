@@ -29,8 +29,8 @@ pub struct Server {
     pub shutdown: CancellationToken,
     /// Daemon start time.
     pub started: Instant,
-    /// Whether the output watcher runs.
-    pub watching: bool,
+    /// Whether the output watcher runs; set once its first scan is done.
+    pub watching: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Accepts connections until shutdown.

@@ -690,6 +690,7 @@ impl Workspace {
                     && !name.starts_with("heatmap_derivative_")
                     && !name.starts_with("heatmap_pct_change_")
                     && !name.starts_with("heatmap_trends_")
+                    && !name.ends_with("_long.csv")
             })
             .collect();
         snapshots.sort();
