@@ -11,6 +11,7 @@ pub mod ipc;
 pub mod layout;
 pub mod lock;
 pub mod ops;
+pub mod plot;
 pub mod prompts;
 pub mod runner;
 pub mod store;

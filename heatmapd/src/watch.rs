@@ -7,8 +7,12 @@
 //! stamps on a rescan. A rescan runs after the watcher reports lost events
 //! (an inotify queue overflow) and on a timer.
 //!
+//! Each rewrite of the CSV also redraws `output/graphs/heatmap_live.svg`.
+//! Cells with fewer grades than `min_samples` in `settings.json` are left
+//! empty in both; the setting is read again on every refresh.
+//!
 //! The summary folders (`Summaries/`, `specifics/`, `graphs/`) are ignored,
-//! so the CSV this module writes never triggers another refresh.
+//! so the files this module writes never trigger another refresh.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -22,6 +26,7 @@ use notify_debouncer_full::notify::{self, EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, DebouncedEvent, new_debouncer};
 
 use crate::aggregate::AggregateError;
+use crate::aggregate::heatmap::{apply_min_samples, load_min_samples};
 use crate::aggregate::live::{LiveCounts, LiveIndex, UpdateStats};
 
 /// Settings of the watcher.
@@ -266,6 +271,8 @@ pub fn spawn_with(output: PathBuf, options: WatchOptions) -> Result<WatchHandle,
         last_csv: None,
         last_error_log: None,
         suppressed_errors: 0,
+        min_samples: 1,
+        settings_error: None,
     };
     let events = sender.clone();
     let thread = std::thread::Builder::new()
@@ -349,7 +356,14 @@ struct Watcher {
     last_error_log: Option<Instant>,
     /// Watcher errors not logged since then.
     suppressed_errors: u64,
+    /// `min_samples` from the last valid `settings.json`.
+    min_samples: u32,
+    /// The last error reading `settings.json`, logged once until it changes.
+    settings_error: Option<String>,
 }
+
+/// File name of the live heatmap picture inside `graphs/`.
+pub const LIVE_SVG: &str = "heatmap_live.svg";
 
 /// Delay of the rescan that follows a watcher error.
 const ERROR_RESCAN_DELAY: Duration = Duration::from_secs(5);
@@ -486,14 +500,17 @@ impl Watcher {
 
     /// Writes the CSV when it changed (or always, when `always`) and wakes the waiters.
     fn publish(&mut self, stats: UpdateStats, started: Instant, reason: &str, always: bool) {
+        let min_samples = self.load_min_samples();
         let Some(index) = &self.index else { return };
-        let table = index.table();
+        let mut table = index.table();
+        apply_min_samples(&mut table, min_samples);
         let csv = crate::aggregate::heatmap::render_csv(&table);
         if always || self.last_csv.as_deref() != Some(csv.as_str()) {
             if let Err(err) = index.write_csv(&csv) {
                 self.log_error(&err, reason);
                 return;
             }
+            self.write_picture(&table);
             self.last_csv = Some(csv);
         }
 
@@ -525,6 +542,38 @@ impl Watcher {
         self.shared.sender.send_replace(status.clone());
         drop(status);
         self.shared.changed.notify_all();
+    }
+
+    /// Reads `min_samples` from `settings.json`. While the file is invalid
+    /// it keeps the last valid value and logs the error once.
+    fn load_min_samples(&mut self) -> u32 {
+        match load_min_samples(&self.output) {
+            Ok(min_samples) => {
+                self.min_samples = min_samples;
+                self.settings_error = None;
+            }
+            Err(err) => {
+                let message = err.to_string();
+                if self.settings_error.as_deref() != Some(message.as_str()) {
+                    tracing::warn!(
+                        error = %message, min_samples = self.min_samples,
+                        "cannot read min_samples for the live heatmap; keeping the last valid value"
+                    );
+                    self.settings_error = Some(message);
+                }
+            }
+        }
+        self.min_samples
+    }
+
+    /// Redraws `graphs/heatmap_live.svg`, logging a failure.
+    fn write_picture(&self, table: &HeatmapTable) {
+        let path = self.output.join("graphs").join(LIVE_SVG);
+        let written = crate::plot::render_heatmap(table, "live heatmap")
+            .and_then(|svg| crate::plot::write_svg(&path, &svg));
+        if let Err(err) = written {
+            tracing::warn!(path = %path.display(), error = %err, "cannot write the live heatmap picture");
+        }
     }
 
     fn log_error(&self, err: &AggregateError, reason: &str) {

@@ -1,18 +1,18 @@
 //! A full aggregation of `output/` into registered summary files.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use chrono::{Local, SecondsFormat};
 use heatmap_proto::types::AggregateReport;
 
 use super::heatmap::{TableBuilder, apply_min_samples, load_min_samples, render_csv};
-use super::long::{long_file_name, long_rows, render_long};
+use super::long::{LongRow, long_file_name, long_rows, render_long};
 use super::record::{FileOutcome, GradeRecord, InvalidFile};
 use super::summaries::{self, Reserved};
 use super::{AggregateError, Scope, index, scan};
-use crate::layout;
+use crate::{layout, plot};
 
 /// Category of grades whose `category` field is missing.
 pub const UNCATEGORIZED: &str = "Uncategorized";
@@ -84,8 +84,9 @@ pub fn snapshot(output: &Path, scope: &Scope) -> Result<AggregateReport, Aggrega
     let unique_stamp = heatmap.stamp.clone();
     let filename = heatmap.file_name();
     let heatmap_path = heatmap.fill(render_csv(&table).as_bytes())?;
+    let long = long_rows(&grades);
     let long_path = summaries_dir.join(long_file_name(&unique_stamp));
-    summaries::write(&long_path, render_long(&long_rows(&grades)).as_bytes())?;
+    summaries::write(&long_path, render_long(&long).as_bytes())?;
     files.push(long_path);
 
     for (category, mut category_table) in category_tables(&grades) {
@@ -107,6 +108,13 @@ pub fn snapshot(output: &Path, scope: &Scope) -> Result<AggregateReport, Aggrega
         &stamp,
     )?;
     files.push(index::index_path(output));
+    files.extend(write_pictures(
+        output,
+        &unique_stamp,
+        &table,
+        &long,
+        min_samples,
+    ));
 
     let elapsed_ms = started.elapsed().as_millis() as u64;
     tracing::debug!(
@@ -132,6 +140,40 @@ pub fn snapshot(output: &Path, scope: &Scope) -> Result<AggregateReport, Aggrega
         invalid: invalid.len() as u64,
         table,
     })
+}
+
+/// Draws `graphs/heatmap_<stamp>.svg` and `graphs/accuracy_<stamp>.svg`
+/// and returns the paths written. A picture that fails is logged and left
+/// out, because the CSVs it would show are already written.
+fn write_pictures(
+    output: &Path,
+    stamp: &str,
+    table: &heatmap_proto::types::HeatmapTable,
+    long: &[LongRow],
+    min_samples: u32,
+) -> Vec<PathBuf> {
+    let graphs = output.join("graphs");
+    let pictures = [
+        (
+            format!("heatmap_{stamp}.svg"),
+            plot::render_heatmap(table, &format!("heatmap {stamp}")),
+        ),
+        (
+            format!("accuracy_{stamp}.svg"),
+            plot::render_accuracy(long, min_samples, &format!("accuracy {stamp}")),
+        ),
+    ];
+    let mut written = Vec::new();
+    for (name, svg) in pictures {
+        let path = graphs.join(name);
+        match svg.and_then(|svg| plot::write_svg(&path, &svg)) {
+            Ok(()) => written.push(path),
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "cannot write picture");
+            }
+        }
+    }
+    written
 }
 
 /// Splits outcomes into grades and invalid files, adding the folders that could not be listed.

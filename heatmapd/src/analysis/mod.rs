@@ -9,6 +9,9 @@
 //! - `heatmap_trends_<id>.csv`: `Model,slope,intercept,direction,r_squared`
 //!   per model ([`math::trend`]). The last four fields are empty for a row
 //!   with fewer than 2 cells.
+//!
+//! It also draws `derivative_<id>.svg`, `pct_change_<id>.svg` and
+//! `trends_<id>.svg` into `output/graphs/`.
 
 pub mod math;
 pub mod table;
@@ -21,7 +24,7 @@ use heatmap_proto::types::DeriveReport;
 
 use crate::aggregate::AggregateError;
 use crate::aggregate::index::{self, IndexEntry};
-use crate::layout;
+use crate::{layout, plot};
 use math::PercentChange;
 use table::{HeatmapCsv, format4};
 
@@ -142,7 +145,8 @@ pub fn derive(
             source,
         })?;
         let heatmap = table::parse_heatmap(&csv_path, &text)?;
-        let files = write_outputs(&output.join("Summaries"), id, &heatmap)?;
+        let mut files = write_outputs(&output.join("Summaries"), id, &heatmap)?;
+        files.extend(write_pictures(&output.join("graphs"), id, &heatmap));
         tracing::info!(id = %id, csv = %csv_path.display(), rows = heatmap.rows.len(), "derived heatmap");
         reports.push(DeriveReport {
             id: id.clone(),
@@ -245,6 +249,74 @@ fn write_outputs(
         files.push(path.to_string_lossy().into_owned());
     }
     Ok(files)
+}
+
+/// Draws the derivative, percent change and trends pictures of one heatmap
+/// into `graphs` and returns the paths written. A picture that fails is
+/// logged and left out, because the CSVs it would show are already written.
+fn write_pictures(graphs: &Path, id: &str, heatmap: &HeatmapCsv) -> Vec<String> {
+    let temperatures = &heatmap.temperatures;
+    let derivative: Vec<(String, Vec<Option<f64>>)> = heatmap
+        .rows
+        .iter()
+        .map(|(model, cells)| (model.clone(), math::derivative(temperatures, cells)))
+        .collect();
+    // Infinite changes (from 0) cannot be placed on an axis, so they are left out.
+    let percent: Vec<(String, Vec<Option<f64>>)> = heatmap
+        .rows
+        .iter()
+        .map(|(model, cells)| {
+            let values = math::percent_change(cells)
+                .into_iter()
+                .map(|change| match change {
+                    Some(PercentChange::Value(value)) => Some(value),
+                    _ => None,
+                })
+                .collect();
+            (model.clone(), values)
+        })
+        .collect();
+    let trends: Vec<(String, Option<math::Trend>)> = heatmap
+        .rows
+        .iter()
+        .map(|(model, cells)| (model.clone(), math::trend(temperatures, cells)))
+        .collect();
+
+    let pictures = [
+        (
+            format!("derivative_{id}.svg"),
+            plot::render_curves(
+                temperatures,
+                &derivative,
+                &format!("d accuracy / dT, heatmap {id}"),
+                "d accuracy / dT",
+            ),
+        ),
+        (
+            format!("pct_change_{id}.svg"),
+            plot::render_curves(
+                temperatures,
+                &percent,
+                &format!("percent change of accuracy, heatmap {id}"),
+                "change from the previous temperature (%)",
+            ),
+        ),
+        (
+            format!("trends_{id}.svg"),
+            plot::render_trends(&trends, &format!("accuracy trend per model, heatmap {id}")),
+        ),
+    ];
+    let mut written = Vec::new();
+    for (name, svg) in pictures {
+        let path = graphs.join(name);
+        match svg.and_then(|svg| plot::write_svg(&path, &svg)) {
+            Ok(()) => written.push(path.to_string_lossy().into_owned()),
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "cannot write picture");
+            }
+        }
+    }
+    written
 }
 
 fn row(model: &str, cells: impl Iterator<Item = String>) -> Vec<String> {

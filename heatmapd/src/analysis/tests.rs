@@ -38,14 +38,33 @@ fn read(output: &Path, name: &str) -> String {
 }
 
 #[test]
-fn derive_writes_three_files() {
+fn derive_writes_csvs_and_pictures() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path();
     register(output, "abcd1234", HEATMAP);
     let reports = derive(output, &["abcd1234".to_string()], false).unwrap();
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].id, "abcd1234");
-    assert_eq!(reports[0].files.len(), 3);
+    assert_eq!(reports[0].files.len(), 6);
+    for name in [
+        "derivative_abcd1234.svg",
+        "pct_change_abcd1234.svg",
+        "trends_abcd1234.svg",
+    ] {
+        let path = output.join("graphs").join(name);
+        assert!(
+            reports[0]
+                .files
+                .contains(&path.to_string_lossy().into_owned()),
+            "{name}"
+        );
+        let svg = fs::read_to_string(&path).unwrap();
+        assert!(svg.contains("rising"), "{name}");
+        assert!(svg.contains("zero start"), "{name}");
+    }
+    let trends = fs::read_to_string(output.join("graphs/trends_abcd1234.svg")).unwrap();
+    assert!(trends.contains("0.2500"), "rising slope missing");
+    assert!(trends.contains("-0.5000"), "falling slope missing");
 
     assert_eq!(
         read(output, "heatmap_derivative_abcd1234.csv"),

@@ -98,6 +98,37 @@ fn summary_writes_do_not_refresh() {
 }
 
 #[test]
+fn live_picture_and_min_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("output");
+    fs::write(dir.path().join("settings.json"), r#"{"min_samples": 2}"#).unwrap();
+    write(&output, "m/s/m.t00,num1_eval.json", r#"{"accuracy": 1}"#);
+    write(&output, "m/s/m.t00,num2_eval.json", r#"{"accuracy": 0}"#);
+    write(&output, "m/s/m.t05,num1_eval.json", r#"{"accuracy": 1}"#);
+    let handle = spawn(output.clone()).unwrap();
+    let first = next_refresh(&handle, 0);
+    assert_eq!(live_csv(&handle), "Model,0,0.5\nm,0.5000,\n");
+    assert_eq!(first.table.rows[0].counts, [2, 1]);
+    let svg = fs::read_to_string(output.join("graphs").join(LIVE_SVG)).unwrap();
+    assert!(svg.contains("live heatmap"), "{svg}");
+    assert!(svg.contains("0.50"), "{svg}");
+    assert!(svg.contains("n=1"), "{svg}");
+
+    // The picture lies in graphs/, so writing it caused no further refresh.
+    assert_eq!(
+        handle.wait_for_generation(first.generation + 1, Duration::from_millis(500)),
+        None
+    );
+
+    write(&output, "m/s/m.t05,num2_eval.json", r#"{"accuracy": 0}"#);
+    next_refresh(&handle, first.generation);
+    assert_eq!(live_csv(&handle), "Model,0,0.5\nm,0.5000,0.5000\n");
+    let svg = fs::read_to_string(output.join("graphs").join(LIVE_SVG)).unwrap();
+    assert!(svg.contains("n=2"), "{svg}");
+    handle.stop();
+}
+
+#[test]
 fn subscribers_see_refreshes() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path();

@@ -160,7 +160,27 @@ fn snapshot_of_sample_tree() {
         Path::new(&report.heatmap_csv)
     );
     assert!(entries[&id].filename.starts_with("heatmap_"));
-    assert_eq!(report.files.len(), 6);
+    assert_eq!(report.files.len(), 8);
+    let stamp = Path::new(&report.heatmap_csv)
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_start_matches("heatmap_")
+        .to_string();
+    for name in [
+        format!("heatmap_{stamp}.svg"),
+        format!("accuracy_{stamp}.svg"),
+    ] {
+        let path = output.join("graphs").join(&name);
+        assert!(
+            report.files.contains(&path.to_string_lossy().into_owned()),
+            "{name}"
+        );
+        let svg = fs::read_to_string(&path).unwrap();
+        assert!(svg.contains("gemma3:1b"), "{name}");
+        assert!(svg.contains("llama3.2:3b"), "{name}");
+    }
 
     let long_path = report.heatmap_csv.replace(".csv", "_long.csv");
     assert!(report.files.contains(&long_path), "{:?}", report.files);
