@@ -212,8 +212,9 @@ fn job_stats_and_show_snapshot() {
         "{}",
         shown.describe()
     );
-    assert_eq!(lines[1], "MODEL     0     1");
-    assert_eq!(lines[2], "alpha  1.00  1.00");
+    // The snapshot's long CSV gives each cell its grade count.
+    assert_eq!(lines[1], "MODEL         0         1");
+    assert_eq!(lines[2], "alpha  1.00 n=3  1.00 n=3");
     assert!(
         !shown.stdout.contains('\x1b'),
         "no colour without a terminal"

@@ -3,9 +3,10 @@
 //! On a terminal each cell gets a background from red (0) through yellow
 //! (0.5) to green (1), in 24-bit colour when `COLORTERM` reports that the terminal
 //! supports it and in the 256-colour palette otherwise. Without a terminal,
-//! or with `NO_COLOR` set, the table is plain text.
+//! or with `NO_COLOR` set, the table is plain text. When the daemon sends
+//! grade counts, each cell also shows its count as `n=<count>`.
 
-use heatmap_proto::{HeatmapTable, HeatmapView, Request, Response};
+use heatmap_proto::{HeatmapRow, HeatmapTable, HeatmapView, Request, Response};
 
 use crate::client::{self, Transport};
 use crate::output::Output;
@@ -77,10 +78,7 @@ fn plain(table: &HeatmapTable) -> String {
     let mut text = render::table(&header);
     for row in &table.rows {
         let mut cells = vec![row.model.clone()];
-        cells.extend(
-            (0..table.temperatures.len())
-                .map(|i| render::format_cell(row.cells.get(i).copied().flatten())),
-        );
+        cells.extend((0..table.temperatures.len()).map(|i| cell_text(table, row, i)));
         text.add_row(cells);
     }
     render::align_right(
@@ -105,7 +103,24 @@ fn coloured(table: &HeatmapTable, colour: Colour) -> String {
         .iter()
         .map(|&t| format_temperature(t))
         .collect();
-    let cell_width = headers.iter().map(String::len).max().unwrap_or(0).max(4) + 2;
+    let count_width = if has_counts(table) {
+        table
+            .rows
+            .iter()
+            .flat_map(|row| row.counts.iter())
+            .map(|count| format!(" n={count}").len())
+            .max()
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let cell_width = headers
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max(4 + count_width)
+        + 2;
     let mut lines = Vec::new();
     let mut header = format!("{:<name_width$}", "MODEL");
     for text in &headers {
@@ -116,7 +131,7 @@ fn coloured(table: &HeatmapTable, colour: Colour) -> String {
         let mut line = format!("{:<name_width$}", row.model);
         for index in 0..table.temperatures.len() {
             let cell = row.cells.get(index).copied().flatten();
-            let text = format!("{:>cell_width$}", render::format_cell(cell));
+            let text = format!("{:>cell_width$}", cell_text(table, row, index));
             match cell.filter(|value| value.is_finite()) {
                 Some(value) => {
                     line.push_str(&background(value, colour));
@@ -130,6 +145,26 @@ fn coloured(table: &HeatmapTable, colour: Colour) -> String {
         lines.push(line);
     }
     lines.join("\n")
+}
+
+/// Tells whether the table carries grade counts. A heatmap read from a
+/// CSV without a long CSV beside it has only zeros.
+fn has_counts(table: &HeatmapTable) -> bool {
+    table
+        .rows
+        .iter()
+        .any(|row| row.counts.iter().any(|&n| n > 0))
+}
+
+/// Returns the text of one cell: the mean, and `n=<count>` when the table has counts.
+fn cell_text(table: &HeatmapTable, row: &HeatmapRow, index: usize) -> String {
+    let mean = render::format_cell(row.cells.get(index).copied().flatten());
+    if has_counts(table) {
+        let count = row.counts.get(index).copied().unwrap_or(0);
+        format!("{mean} n={count}")
+    } else {
+        mean
+    }
 }
 
 /// Returns red, green and blue (0 to 1) on the scale red (0), yellow (0.5), green (1).
@@ -164,7 +199,6 @@ fn background(value: f64, colour: Colour) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use heatmap_proto::HeatmapRow;
 
     fn view() -> HeatmapView {
         HeatmapView {
@@ -203,6 +237,29 @@ mod tests {
         assert_eq!(
             draw(&view(), Colour::None),
             "heatmap live: output/Summaries/heatmap_live.csv\nMODEL     0  0.5\ntiny   1.00    -"
+        );
+    }
+
+    #[test]
+    fn plain_table_with_counts() {
+        let mut view = view();
+        view.table.rows[0].counts = vec![12, 1];
+        assert_eq!(
+            draw(&view, Colour::None),
+            "heatmap live: output/Summaries/heatmap_live.csv\n\
+             MODEL          0    0.5\n\
+             tiny   1.00 n=12  - n=1"
+        );
+    }
+
+    #[test]
+    fn coloured_table_with_counts() {
+        let mut view = view();
+        view.table.rows[0].counts = vec![3, 0];
+        assert_eq!(
+            draw(&view, Colour::Palette),
+            "heatmap live: output/Summaries/heatmap_live.csv\nMODEL         0       0.5\n\
+             tiny \x1b[48;5;46m\x1b[30m  1.00 n=3\x1b[0m     - n=0"
         );
     }
 

@@ -3,12 +3,14 @@
 //! An id is looked up in `output/Summaries/csv_index.json`; `live` is
 //! `output/Summaries/heatmap_live.csv`, which the watcher rewrites.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use heatmap_proto::{ErrorKind, HeatmapRow, HeatmapTable, HeatmapView};
 
 use crate::aggregate::index;
 use crate::aggregate::live::LIVE_CSV;
+use crate::aggregate::long;
 use crate::analysis::table::parse_heatmap;
 use crate::runner::ApiError;
 
@@ -17,7 +19,9 @@ pub const LIVE_ID: &str = "live";
 
 /// Reads the heatmap `id` under `output/`.
 ///
-/// The CSV carries no grade counts, so every count in the table is 0.
+/// Grade counts come from the long CSV beside the heatmap
+/// (`heatmap_<stamp>_long.csv`). Without one, as for the live heatmap,
+/// every count is 0.
 pub fn show(output: &Path, id: &str) -> Result<HeatmapView, ApiError> {
     let id = id.trim();
     let path = locate(output, id)?;
@@ -31,14 +35,24 @@ pub fn show(output: &Path, id: &str) -> Result<HeatmapView, ApiError> {
         ApiError::new(kind, format!("cannot read heatmap {id} at {}: {err}{hint}", path.display()))
     })?;
     let parsed = parse_heatmap(&path, &text).map_err(|err| ApiError::invalid(err.to_string()))?;
-    let columns = parsed.temperatures.len();
+    let counts = read_long_counts(&path);
+    let temperatures = &parsed.temperatures;
     let rows = parsed
         .rows
         .into_iter()
-        .map(|(model, cells)| HeatmapRow {
-            model,
-            cells,
-            counts: vec![0; columns],
+        .map(|(model, cells)| {
+            let counts = temperatures
+                .iter()
+                .map(|&t| {
+                    let key = (model.clone(), long::temperature_key(t));
+                    counts.get(&key).copied().unwrap_or(0)
+                })
+                .collect();
+            HeatmapRow {
+                model,
+                cells,
+                counts,
+            }
         })
         .collect();
     Ok(HeatmapView {
@@ -48,6 +62,28 @@ pub fn show(output: &Path, id: &str) -> Result<HeatmapView, ApiError> {
             temperatures: parsed.temperatures,
             rows,
         },
+    })
+}
+
+/// Reads the graded counts from the long CSV beside the heatmap CSV at
+/// `path`. Returns no counts when that file is missing, and also when it
+/// cannot be read or parsed, which is logged.
+fn read_long_counts(path: &Path) -> HashMap<(String, u64), u64> {
+    let Some(stem) = path.file_stem().and_then(|stem| stem.to_str()) else {
+        return HashMap::new();
+    };
+    let long_path = path.with_file_name(format!("{stem}_long.csv"));
+    let text = match std::fs::read_to_string(&long_path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return HashMap::new(),
+        Err(err) => {
+            tracing::warn!(path = %long_path.display(), error = %err, "cannot read long heatmap CSV");
+            return HashMap::new();
+        }
+    };
+    long::read_counts(&long_path, &text).unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "ignoring grade counts of an invalid long heatmap CSV");
+        HashMap::new()
     })
 }
 
@@ -126,7 +162,30 @@ mod tests {
         let view = show(dir.path(), "0badf00d").unwrap();
         assert_eq!(view.table.temperatures, vec![0.7]);
         assert_eq!(view.table.rows[0].cells, vec![Some(0.1235)]);
+        assert_eq!(view.table.rows[0].counts, vec![0]);
         assert!(view.path.ends_with("heatmap_x.csv"), "{}", view.path);
+    }
+
+    #[test]
+    fn snapshot_counts_come_from_long_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            &dir.path().join("Summaries/heatmap_x.csv"),
+            "Model,0,0.7\na,0.5000,\nb,,1.0000\n",
+        );
+        write(
+            &dir.path().join("Summaries/heatmap_x_long.csv"),
+            "model,temperature,n_graded,n_unscored,mean_accuracy\n\
+             a,0,4,0,0.5000\na,0.7,1,2,1.0000\nb,0.7,3,0,1.0000\n",
+        );
+        write(
+            &dir.path().join("Summaries/csv_index.json"),
+            r#"{"0badf00d": {"id": "0badf00d", "filename": "heatmap_x.csv", "path": "x",
+                "created_at": "t", "temps": [0.0, 0.7]}}"#,
+        );
+        let view = show(dir.path(), "0badf00d").unwrap();
+        assert_eq!(view.table.rows[0].counts, vec![4, 1]);
+        assert_eq!(view.table.rows[1].counts, vec![0, 3]);
     }
 
     #[test]
