@@ -341,7 +341,11 @@ prepare_workspace() {
 
 start_heatmapd() {
     log "starting heatmapd --root $workspace (log: $workspace/heatmapd.log)"
-    "$heatmapd" --root "$workspace" --socket "$socket_path" >>"$workspace/heatmapd.log" 2>&1 &
+    # A runtime folder of its own keeps this daemon apart from a heatmapd
+    # service the user may already run; each holds its own PID lock.
+    mkdir -p "$workspace/run"
+    XDG_RUNTIME_DIR="$workspace/run" TMPDIR="$workspace/run" \
+        "$heatmapd" --root "$workspace" --socket "$socket_path" >>"$workspace/heatmapd.log" 2>&1 &
     heatmapd_pid=$!
     local i
     for ((i = 0; i < 300; i++)); do

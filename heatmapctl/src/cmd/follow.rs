@@ -173,6 +173,13 @@ fn ended(summary: &JobSummary, program: &str) -> anyhow::Result<()> {
             let reason = summary.error.as_deref().unwrap_or("no reason given");
             Err(Failure::failed(format!("job {id} failed: {reason}")).into())
         }
+        JobState::Completed if summary.counts.total > 0 && summary.counts.done == 0 => {
+            Err(Failure::failed(format!(
+                "job {id} answered none of its {} items; list the errors with: {program} status {id}",
+                summary.counts.total
+            ))
+            .into())
+        }
         _ => Ok(()),
     }
 }
@@ -260,6 +267,20 @@ mod tests {
                 heatmap: None,
             },
         ]
+    }
+
+    #[test]
+    fn job_with_no_answer_fails() {
+        let mut summary = sample_summary(4, JobState::Completed);
+        summary.counts.total = 2;
+        summary.counts.done = 0;
+        summary.counts.failed = 2;
+        let err = ended(&summary, "heatmapctl").unwrap_err();
+        assert!(err.to_string().contains("answered none of its 2 items"), "{err}");
+
+        summary.counts.done = 1;
+        summary.counts.failed = 1;
+        assert!(ended(&summary, "heatmapctl").is_ok());
     }
 
     #[tokio::test]
