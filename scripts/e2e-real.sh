@@ -113,8 +113,35 @@ sys.exit(1 if problems else 0)
 PYTHON
     fail "$heatmap is not a valid heatmap. The workspace is kept at $workspace"
 
+# The snapshot's companions: the long CSV, category heatmaps, the derivative
+# family written by the quick start, and the pictures.
+stamp="$(basename "$heatmap" .csv)"
+stamp="${stamp#heatmap_}"
+id="$(python3 -c '
+import json, sys
+entries = json.load(open(sys.argv[1], encoding="utf-8"))
+print(next(e["id"] for e in entries.values() if e["filename"] == sys.argv[2]))
+' "$summaries/csv_index.json" "$(basename "$heatmap")")" ||
+    fail "$(basename "$heatmap") is not registered in csv_index.json"
+for expected in \
+    "$summaries/heatmap_${stamp}_long.csv" \
+    "$summaries/heatmap_derivative_$id.csv" \
+    "$summaries/heatmap_pct_change_$id.csv" \
+    "$summaries/heatmap_trends_$id.csv" \
+    "$workspace/output/graphs/heatmap_$stamp.svg" \
+    "$workspace/output/graphs/accuracy_$stamp.svg" \
+    "$workspace/output/graphs/derivative_$id.svg" \
+    "$workspace/output/graphs/trends_$id.svg"; do
+    [[ -s "$expected" ]] || fail "missing or empty: $expected. The workspace is kept at $workspace"
+done
+categories="$(find "$workspace/output/specifics" -maxdepth 1 -name "heatmap_*_$stamp.csv" 2>/dev/null | wc -l)"
+((categories >= 4)) ||
+    fail "expected a category heatmap per category in output/specifics, found $categories. The workspace is kept at $workspace"
+
 log "heatmap:"
 sed 's/^/    /' "$heatmap" >&2
+log "long CSV:"
+sed 's/^/    /' "$summaries/heatmap_${stamp}_long.csv" >&2
 if [[ "$keep_workspace" == true ]]; then
     log "workspace kept at $workspace"
 else

@@ -376,7 +376,24 @@ submit_job() {
         log "error: the job did not finish (heatmapctl submit exited with $status): see $workspace/heatmapd.log"
         return "$status"
     fi
-    log "results: $workspace/output/Summaries/"
+    analyse_job
+    log "results: $workspace/output/Summaries/ (pictures in $workspace/output/graphs/)"
+}
+
+# Writes the derivative family of the job's snapshot and draws it in the terminal.
+analyse_job() {
+    local index="$workspace/output/Summaries/csv_index.json" id
+    [[ -f "$index" ]] || die "the job wrote no $index: see $workspace/heatmapd.log"
+    id="$(python3 -c '
+import json, sys
+entries = json.load(open(sys.argv[1], encoding="utf-8"))
+print(max(entries.values(), key=lambda e: e["created_at"])["id"])
+' "$index")" || die "cannot read the newest heatmap id from $index"
+    log "derivative, percent change and trends of heatmap $id"
+    run_child "$heatmapctl" --socket "$socket_path" derive "$id" ||
+        die "heatmapctl derive $id failed: see $workspace/heatmapd.log"
+    run_child "$heatmapctl" --socket "$socket_path" show "$id" ||
+        die "heatmapctl show $id failed: see $workspace/heatmapd.log"
 }
 
 main() {
