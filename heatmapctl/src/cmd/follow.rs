@@ -276,7 +276,10 @@ mod tests {
         summary.counts.done = 0;
         summary.counts.failed = 2;
         let err = ended(&summary, "heatmapctl").unwrap_err();
-        assert!(err.to_string().contains("answered none of its 2 items"), "{err}");
+        assert!(
+            err.to_string().contains("answered none of its 2 items"),
+            "{err}"
+        );
 
         summary.counts.done = 1;
         summary.counts.failed = 1;
