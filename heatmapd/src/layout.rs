@@ -119,6 +119,24 @@ pub fn parse_temp_tag(tag: &str) -> Option<f64> {
     (t.is_finite() && t >= 0.0).then(|| round_temp(t))
 }
 
+/// Longest prompt id written into a file name as it is.
+const MAX_FILE_ID_LEN: usize = 80;
+
+/// Returns the form of a prompt id used in file names.
+///
+/// An id that is already file-safe and short stays as it is. Any other id is
+/// sanitized, cut to [`MAX_FILE_ID_LEN`] characters and given a `-<hash>`
+/// suffix of the original, so `a/b` and `a_b`, or two long ids with the same
+/// start, never share a file. Grades record the original id.
+pub fn file_id(prompt_id: &str) -> String {
+    let sanitized = sanitize_name(prompt_id);
+    if sanitized == prompt_id && prompt_id.len() <= MAX_FILE_ID_LEN {
+        return sanitized;
+    }
+    let cut: String = sanitized.chars().take(MAX_FILE_ID_LEN).collect();
+    format!("{cut}-{}", short_hash(prompt_id))
+}
+
 /// Builds the file stem of an answer: `<model_dir>.t<temp>,num<id>[,rep<k>]`.
 ///
 /// `repeat` is the repeat index from 0; the `,rep<k>` part appears only when
@@ -130,7 +148,7 @@ pub fn answer_stem(
     repeat: u32,
     repeats: u32,
 ) -> String {
-    let id = sanitize_name(prompt_id);
+    let id = file_id(prompt_id);
     let mut stem = format!("{model_dir}.t{},num{id}", temp_tag(temperature));
     if repeats > 1 {
         stem.push_str(&format!(",rep{}", repeat + 1));
@@ -293,6 +311,19 @@ mod tests {
             answer_stem("gemma", 0.05, "7", 2, 3),
             "gemma.t0.05,num7,rep3"
         );
+    }
+
+    #[test]
+    fn unsafe_prompt_ids_get_distinct_names() {
+        assert_eq!(file_id("geo-01"), "geo-01");
+        let slash = file_id("a/b");
+        assert!(slash.starts_with("a_b-"), "{slash}");
+        assert_ne!(slash, file_id("a_b"));
+        assert_ne!(file_id("."), file_id("ü名"));
+        let long_a = file_id(&"x".repeat(300));
+        let long_b = file_id(&format!("{}y", "x".repeat(299)));
+        assert_ne!(long_a, long_b);
+        assert!(long_a.len() <= MAX_FILE_ID_LEN + 7, "{}", long_a.len());
     }
 
     #[test]
