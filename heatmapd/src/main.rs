@@ -106,6 +106,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Err(err) => return Err(err).context("cannot take the single-instance lock"),
     };
     tracing::info!(pid = std::process::id(), root = %workspace.root.display(), version = env!("CARGO_PKG_VERSION"), "heatmapd starting");
+    // A second lock inside the workspace keeps daemons of different runtime
+    // folders (a service and a shell, say) from running one queue twice.
+    let _workspace_lock = match PidLock::acquire(&workspace.state_dir().join("heatmapd.pid")) {
+        Ok(lock) => lock,
+        Err(LockError::Held { pid }) => {
+            bail!(
+                "another heatmapd is running on the workspace {} (pid {pid})",
+                workspace.root.display()
+            )
+        }
+        Err(err) => return Err(err).context("cannot take the workspace lock"),
+    };
 
     std::fs::create_dir_all(workspace.output())
         .with_context(|| format!("cannot create {}", workspace.output().display()))?;

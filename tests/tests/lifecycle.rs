@@ -137,6 +137,40 @@ fn second_daemon_rejected() {
 }
 
 #[test]
+fn second_daemon_on_workspace_rejected() {
+    let workspace = Workspace::new();
+    let first = workspace.start_daemon(&["--no-watch"]);
+    // Another runtime folder: only the lock inside the workspace can stop this one.
+    let other_runtime = workspace.dir().join("other-runtime");
+    std::fs::create_dir_all(&other_runtime).expect("cannot create a runtime folder");
+    let output = workspace
+        .command(&common::binary("heatmapd"))
+        .env("XDG_RUNTIME_DIR", &other_runtime)
+        .arg("--root")
+        .arg(&workspace.root)
+        .arg("--socket")
+        .arg(workspace.dir().join("other.sock"))
+        .arg("--no-watch")
+        .output()
+        .expect("cannot run heatmapd");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "a second heatmapd on the workspace exited with {}",
+        output.status
+    );
+    assert!(
+        stderr.contains(&format!(
+            "another heatmapd is running on the workspace {} (pid {})",
+            workspace.root.display(),
+            first.pid
+        )),
+        "stderr of the second heatmapd:\n{stderr}"
+    );
+    first.assert_running();
+}
+
+#[test]
 fn ctl_without_daemon_exits_3() {
     let workspace = Workspace::new();
     let missing = workspace.dir().join("missing.sock");
