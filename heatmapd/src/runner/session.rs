@@ -19,12 +19,23 @@ pub fn create_sessions(
     let dirs = layout::model_dirs(models);
     let mut sessions = Vec::with_capacity(models.len());
     for (model, dir) in models.iter().zip(dirs) {
-        let dir = if folder_used_by_other_model(&output.join(&dir), model) {
+        let dir = if folder_used_by_other_model(&output.join(&dir), model)
+            || !is_real_dir_or_missing(&output.join(&dir))
+        {
             format!("{dir}-{}", layout::short_hash(model))
         } else {
             dir
         };
         let model_root = output.join(&dir);
+        if !is_real_dir_or_missing(&model_root) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} is a symlink or a file, not a folder; move it out of output/",
+                    model_root.display()
+                ),
+            ));
+        }
         std::fs::create_dir_all(&model_root)?;
         let session = layout::unique_session(&model_root, stamp);
         std::fs::create_dir(model_root.join(&session))?;
@@ -37,7 +48,16 @@ pub fn create_sessions(
     Ok(sessions)
 }
 
-/// Tells whether a model folder already holds sessions of another model.
+/// Tells whether `path` is a real folder (not a symlink) or does not exist,
+/// so answers written under it stay inside `output/`.
+fn is_real_dir_or_missing(path: &Path) -> bool {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta.is_dir(),
+        Err(err) => err.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
+/// Tells whether a model folder already contains sessions of another model.
 fn folder_used_by_other_model(folder: &Path, model: &str) -> bool {
     let Ok(entries) = std::fs::read_dir(folder) else {
         return false;
@@ -106,6 +126,21 @@ mod tests {
         let second = create_sessions(dir.path(), &models, "20261204_100000").unwrap();
         assert_eq!(second[0].session, "20261204_100000_2");
         assert!(dir.path().join("qwen_0.5b/20261204_100000_2").is_dir());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_model_folder_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("m1")).unwrap();
+        let sessions = create_sessions(dir.path(), &["m1".to_string()], "s1").unwrap();
+        assert!(
+            sessions[0].model_dir.starts_with("m1-"),
+            "{}",
+            sessions[0].model_dir
+        );
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
     }
 
     #[test]
