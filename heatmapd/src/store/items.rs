@@ -313,6 +313,45 @@ mod tests {
     }
 
     #[test]
+    fn damaged_pages_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.db");
+        {
+            let store = Store::open(&path).unwrap();
+            let many: Vec<NewItem> = (0..2000)
+                .map(|i| NewItem {
+                    prompt_id: format!("p{i}"),
+                    ..items()[0].clone()
+                })
+                .collect();
+            store
+                .create_job(&spec(), &[0.0], &[], "hash", &many)
+                .unwrap();
+            let conn = store.lock();
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+                .unwrap();
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() > 40_000, "database too small: {}", bytes.len());
+        for b in &mut bytes[12_288..28_672] {
+            *b = 0xA5;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let store = Store::open(&path).unwrap();
+        assert!(store.jobs().unwrap().is_empty());
+        let aside = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("queue.db.corrupt-")
+            })
+            .count();
+        assert_eq!(aside, 1);
+    }
+
+    #[test]
     fn unreadable_database_moved_aside() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("queue.db");

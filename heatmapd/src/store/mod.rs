@@ -118,6 +118,17 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sqlite)?;
         schema::migrate(&conn).map_err(sqlite)?;
+        // A file with a valid header can still have damaged pages, which only show
+        // when they are read; quick_check reads every page once, at start.
+        let check: String = conn
+            .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+            .map_err(sqlite)?;
+        if check != "ok" {
+            return Err(sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                Some(format!("integrity check failed: {check}")),
+            )));
+        }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path.to_path_buf()),
