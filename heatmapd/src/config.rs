@@ -267,8 +267,14 @@ impl Settings {
                 path,
                 "temp_step",
                 &format!(
-                    "gives {count} temperatures from {} to {}, more than the limit of {MAX_TEMPERATURES}; use a larger step",
-                    self.temp_min, self.temp_max
+                    "gives {} temperatures from {} to {}, more than the limit of {MAX_TEMPERATURES}; use a larger step",
+                    if count >= MAX_TEMPERATURES * 10 {
+                        format!("at least {count}")
+                    } else {
+                        count.to_string()
+                    },
+                    self.temp_min,
+                    self.temp_max
                 ),
             ));
         }
