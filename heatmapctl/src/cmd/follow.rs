@@ -45,6 +45,7 @@ pub async fn stream<T: Transport>(
     let mut interrupt = std::pin::pin!(interrupt);
     let mut bars = JobBars::new(output.progress_bars && !output.json);
     let mut retries = RetryNotes::default();
+    let mut last_plain: Option<Instant> = None;
     loop {
         let received = tokio::select! {
             received = connection.recv() => received,
@@ -79,6 +80,16 @@ pub async fn stream<T: Transport>(
                 if let Event::Progress(progress) = &event {
                     job.get_or_insert(progress.job);
                     bars.show_progress(progress);
+                    // Without bars (a log file or a pipe), a plain line now and then
+                    // shows that the job is moving.
+                    if !bars.is_drawn()
+                        && !output.json
+                        && last_plain
+                            .is_none_or(|at: Instant| at.elapsed() >= PLAIN_PROGRESS_INTERVAL)
+                    {
+                        last_plain = Some(Instant::now());
+                        bars.note(output.err, &plain_progress(progress));
+                    }
                 } else if !output.json {
                     show_event(&bars, &mut retries, output, &event);
                 }
@@ -159,6 +170,18 @@ fn show_end(
         output.line(format!("\n{hint}"))?;
     }
     Ok(())
+}
+
+/// Time between plain progress lines when no bars are drawn.
+const PLAIN_PROGRESS_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Describes a job's progress in one line, for logs.
+fn plain_progress(progress: &heatmap_proto::JobProgress) -> String {
+    let counts = &progress.counts;
+    format!(
+        "job {}: {} of {} items answered, {} failed, {:.1} items/s",
+        progress.job, counts.done, counts.total, counts.failed, progress.rate
+    )
 }
 
 /// Turns a job's final state into the command's result.
