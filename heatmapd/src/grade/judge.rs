@@ -44,9 +44,18 @@ the same fact as the reference answer, even in other words or formatting. It
 is incorrect when it is wrong, empty, hedges between several answers, or does
 not answer the question. Without a reference answer, use your own knowledge.
 
-Reply with only a JSON object, no other text:
-{\"verdict\": \"correct\" or \"incorrect\", \"justification\": \"one short sentence\"}
+Reply with only a JSON object and no other text. It has two keys:
+\"verdict\", whose value is the string correct or the string incorrect, and
+\"justification\", one sentence in your own words that names what the answer
+got right or wrong.
 ";
+
+/// Tells whether a judge's justification repeats a phrase of its instructions
+/// (such as a placeholder) instead of giving a reason; small models do this.
+fn copies_instructions(justification: &str, instructions: &str) -> bool {
+    let reason = justification.trim().trim_end_matches('.').to_lowercase();
+    reason.len() >= 10 && instructions.to_lowercase().contains(&reason)
+}
 
 /// Reads the judge instructions, writing the default file when it is missing.
 pub fn load_instructions(path: &Path) -> String {
@@ -249,7 +258,15 @@ impl Judge {
             };
             attempt += 1;
             let parsed = verdict::parse(&generation.text);
-            if parsed.correct.is_some() {
+            let copied = parsed
+                .justification
+                .as_deref()
+                .is_some_and(|reason| copies_instructions(reason, &self.instructions));
+            if copied {
+                tracing::warn!(model = %self.model, attempt, output = %generation.text,
+                    "judge copied its instructions instead of judging; asking again");
+            }
+            if parsed.correct.is_some() && !copied {
                 return Ok(Verdict {
                     correct: parsed.correct,
                     justification: parsed.justification,
@@ -310,6 +327,15 @@ pub fn parse_verdict(model: &str, output: &str) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copied_placeholder_detected() {
+        let instructions = "Reply with {\"justification\": \"one short sentence\"}";
+        assert!(copies_instructions("one short sentence", instructions));
+        assert!(copies_instructions("One short sentence.", instructions));
+        assert!(!copies_instructions("the capital is Paris", instructions));
+        assert!(!copies_instructions("ok", instructions));
+    }
 
     #[test]
     fn plain_json_verdict() {
