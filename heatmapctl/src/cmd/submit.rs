@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use heatmap_proto::{BackendKind, JobSpec, JobSummary, Request, Response};
+use heatmap_proto::{BackendKind, JobSpec, JobSummary, PromptMode, Request, Response};
 
 use crate::cli::SubmitArgs;
 use crate::client::{self, Transport};
@@ -80,6 +80,13 @@ pub fn build_spec(
         }
         None => (None, None),
     };
+    if template.is_none() && PromptMode::from(args.mode) == PromptMode::Completion {
+        warnings.push(
+            "--mode completion without --template sends each prompt as the whole text; \
+             base models answer better after a few-shot template such as templates/fewshot-qa.txt"
+                .to_string(),
+        );
+    }
 
     let spec = JobSpec {
         backend,
