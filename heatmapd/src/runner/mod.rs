@@ -63,6 +63,22 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Returns the items ended per second between a job's first start and its end,
+/// or 0 when the job has not ended. A job paused or stopped in between
+/// counts its idle time too, so this is a lower bound of its working rate.
+fn average_rate(job: &JobRow, summary: &JobSummary) -> f64 {
+    let parse = |text: &Option<String>| {
+        text.as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    };
+    let (Some(start), Some(end)) = (parse(&job.started_at), parse(&job.finished_at)) else {
+        return 0.0;
+    };
+    let seconds = (end - start).num_milliseconds() as f64 / 1000.0;
+    let ended = (summary.counts.done + summary.counts.failed) as f64;
+    if seconds > 0.0 { ended / seconds } else { 0.0 }
+}
+
 /// What following a job gives.
 pub enum Following {
     /// Updates of a job that has not ended.
@@ -230,10 +246,10 @@ impl Runner {
         let job = self.load(id)?;
         let summary = self.summary(&job)?;
         let failures = self.inner.store.failures(id, 100)?;
-        let rate = self
-            .active_for(id)
-            .map(|a| a.progress.snapshot().rate)
-            .unwrap_or(0.0);
+        let rate = match self.active_for(id) {
+            Some(active) => active.progress.snapshot().rate,
+            None => average_rate(&job, &summary),
+        };
         Ok(JobDetail {
             summary,
             failures,
@@ -423,5 +439,90 @@ impl Runner {
             jobs.iter().filter(|j| !j.state.is_final()).count() as u64,
             jobs.len() as u64,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use heatmap_proto::{BackendKind, Counts, GradeMode, JobSpec, PromptMode};
+
+    use super::*;
+
+    fn job(started_at: Option<&str>, finished_at: Option<&str>) -> JobRow {
+        JobRow {
+            id: 1,
+            state: JobState::Completed,
+            spec: JobSpec {
+                backend: BackendKind::OpenAi,
+                urls: vec!["http://127.0.0.1:1".into()],
+                models: vec!["m".into()],
+                temperatures: None,
+                question_range: None,
+                repeats: 1,
+                seed: None,
+                max_tokens: None,
+                parallel: 0,
+                crunch: false,
+                mode: PromptMode::Chat,
+                template: None,
+                template_name: None,
+                stop: vec![],
+                grade: GradeMode::Exact,
+                think: None,
+                canary: false,
+                force: false,
+            },
+            temperatures: vec![0.0],
+            prompts: vec![],
+            prompts_hash: String::new(),
+            sessions: vec![],
+            created_at: "2026-12-04T10:00:00.000Z".into(),
+            started_at: started_at.map(str::to_string),
+            finished_at: finished_at.map(str::to_string),
+            error: None,
+        }
+    }
+
+    fn summary(done: u64, failed: u64) -> JobSummary {
+        JobSummary {
+            id: 1,
+            state: JobState::Completed,
+            backend: BackendKind::OpenAi,
+            urls: vec![],
+            models: vec![],
+            temperatures: vec![],
+            prompts: 0,
+            grade: GradeMode::Exact,
+            crunch: false,
+            created_at: String::new(),
+            finished_at: None,
+            sessions: vec![],
+            counts: Counts {
+                total: done + failed,
+                done,
+                failed,
+                running: 0,
+                pending: 0,
+            },
+            per_model: vec![],
+            error: None,
+        }
+    }
+
+    #[test]
+    fn ended_job_rate_from_times() {
+        let row = job(
+            Some("2026-12-04T10:00:00.000Z"),
+            Some("2026-12-04T10:00:04.000Z"),
+        );
+        assert_eq!(average_rate(&row, &summary(18, 2)), 5.0);
+    }
+
+    #[test]
+    fn unended_job_rate_is_zero() {
+        let row = job(Some("2026-12-04T10:00:00.000Z"), None);
+        assert_eq!(average_rate(&row, &summary(18, 2)), 0.0);
+        let row = job(None, None);
+        assert_eq!(average_rate(&row, &summary(0, 0)), 0.0);
     }
 }
