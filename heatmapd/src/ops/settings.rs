@@ -117,7 +117,21 @@ pub fn apply_pairs(
             }
         }
     }
-    changed.validate(path)?;
+    match changed.validate(path) {
+        Ok(()) => {}
+        // The check can fail on a key the user did not set (temp_max below a new
+        // temp_min), so the keys that were set are named too.
+        Err(SettingsError::Invalid { path, key, message }) => {
+            let set: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+            let message = if set.contains(&key.as_str()) {
+                message
+            } else {
+                format!("{message} (after setting {})", set.join(", "))
+            };
+            return Err(SettingsError::Invalid { path, key, message });
+        }
+        Err(other) => return Err(other),
+    }
     Ok(changed)
 }
 
@@ -236,6 +250,15 @@ mod tests {
             (settings.question_start, settings.question_end),
             (2, Some(9))
         );
+    }
+
+    #[test]
+    fn conflict_names_the_keys_set() {
+        let Err(SettingsError::Invalid { key, message, .. }) = apply(&[("temp_min", "3")]) else {
+            panic!("temp_min above temp_max accepted");
+        };
+        assert_eq!(key, "temp_max");
+        assert!(message.contains("(after setting temp_min)"), "{message}");
     }
 
     #[test]
