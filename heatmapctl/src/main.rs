@@ -25,6 +25,7 @@ use crate::output::Output;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -50,7 +51,16 @@ fn main() -> ExitCode {
             if !message.is_empty() {
                 let _ = writeln!(err, "heatmapctl: {message}");
             }
-            ExitCode::from(exit::code_for_error(&error))
+            let code = exit::code_for_error(&error);
+            // Scripts that read --json output get this failure as JSON too, in the
+            // same shape as an error response from the daemon.
+            if json && code == exit::NOT_RUNNING {
+                let value =
+                    serde_json::json!({"Error": {"kind": "NotRunning", "message": message}});
+                let _ = writeln!(out, "{value}");
+                let _ = out.flush();
+            }
+            ExitCode::from(code)
         }
     }
 }
