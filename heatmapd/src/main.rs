@@ -47,6 +47,9 @@ struct Args {
     /// Attempts per item before it fails, counting the first.
     #[arg(long, default_value_t = 5, value_name = "N")]
     retry_attempts: u32,
+    /// Seconds without a byte from a server before a request counts as failed (and is retried).
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    read_timeout: u64,
     /// First retry delay in milliseconds; later ones double, up to 30 s.
     #[arg(long, default_value_t = 500, value_name = "MS")]
     retry_base_ms: u64,
@@ -162,6 +165,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ipc::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
     tracing::info!(socket = %socket.display(), "listening");
 
+    heatmapd::backend::set_default_read_timeout(Duration::from_secs(args.read_timeout));
     let shutdown = CancellationToken::new();
     let retry = RetryPolicy {
         max_attempts: args.retry_attempts.max(1),

@@ -36,11 +36,25 @@ pub struct ClientOptions {
     pub api_key: Option<String>,
 }
 
+/// Read timeout of new clients in seconds; see [`set_default_read_timeout`].
+static DEFAULT_READ_TIMEOUT_SECS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(300);
+
+/// Sets the read timeout that [`ClientOptions::default`] gives every client
+/// created afterwards; `heatmapd --read-timeout` calls it once at start.
+pub fn set_default_read_timeout(timeout: Duration) {
+    DEFAULT_READ_TIMEOUT_SECS.store(
+        timeout.as_secs().max(1),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
 impl Default for ClientOptions {
     fn default() -> ClientOptions {
+        let read_secs = DEFAULT_READ_TIMEOUT_SECS.load(std::sync::atomic::Ordering::Relaxed);
         ClientOptions {
             connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(300),
+            read_timeout: Duration::from_secs(read_secs),
             api_key: None,
         }
     }

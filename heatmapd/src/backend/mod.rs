@@ -43,7 +43,7 @@ use std::time::Duration;
 use heatmap_proto::types::PromptMode;
 use serde_json::Value;
 
-pub use client::{Client, ClientOptions};
+pub use client::{Client, ClientOptions, set_default_read_timeout};
 pub use error::{BackendError, TransientKind};
 pub use pull::PullProgress;
 pub use retry::{RetryEvent, RetryOutcome, RetryPolicy, generate_with_retry, parse_retry_after};
