@@ -247,7 +247,7 @@ impl Runner {
         match self.summary(&row) {
             Ok(summary) => {
                 tracing::info!(state = %final_state, done = summary.counts.done, failed = summary.counts.failed, "job ended");
-                context.progress.send(Update::Ended {
+                context.progress.end(Update::Ended {
                     summary: Box::new(summary),
                     heatmap,
                 });

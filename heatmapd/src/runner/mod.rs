@@ -259,18 +259,22 @@ impl Runner {
 
     /// Subscribes to a job's updates, or returns its end when it has already ended.
     pub fn follow(&self, id: JobId) -> Result<Following, ApiError> {
-        // Subscribe before reading the state, so an end between the two is not missed.
-        let receiver = self.active_for(id).map(|a| a.progress.subscribe());
-        let job = self.load(id)?;
-        match receiver {
-            Some(rx) if !job.state.is_final() => Ok(Following::Live(rx)),
-            _ if job.state.is_final() => Ok(Following::Ended(
-                Box::new(self.summary(&job)?),
-                self.report(id).map(Box::new),
-            )),
-            // Queued behind another job: wait until it becomes active.
-            _ => Ok(Following::Live(self.wait_subscription(id))),
+        if let Some(active) = self.active_for(id) {
+            // Subscribe before looking for the final update, so one sent in between is not missed.
+            let receiver = active.progress.subscribe();
+            return Ok(match active.progress.ended() {
+                Some(Update::Ended { summary, heatmap }) => Following::Ended(summary, heatmap),
+                _ => Following::Live(receiver),
+            });
         }
+        let job = self.load(id)?;
+        if job.state.is_final() {
+            // Not active and final: the job ended in full, its report included.
+            let summary = Box::new(self.summary(&job)?);
+            return Ok(Following::Ended(summary, self.report(id).map(Box::new)));
+        }
+        // Queued behind another job: wait until it becomes active.
+        Ok(Following::Live(self.wait_subscription(id)))
     }
 
     /// Returns a receiver that starts forwarding once the job becomes active.
@@ -281,9 +285,15 @@ impl Runner {
             loop {
                 if let Some(active) = runner.active_for(id) {
                     let mut inner_rx = active.progress.subscribe();
-                    let _ = tx.send(Update::Event(heatmap_proto::Event::Progress(
-                        active.progress.snapshot(),
-                    )));
+                    let ended = active.progress.ended();
+                    let snapshot = active.progress.snapshot();
+                    // Holding the job's Arc would keep its channel open after the job ends.
+                    drop(active);
+                    if let Some(update) = ended {
+                        let _ = tx.send(update);
+                        return;
+                    }
+                    let _ = tx.send(Update::Event(heatmap_proto::Event::Progress(snapshot)));
                     while let Ok(update) = inner_rx.recv().await {
                         let ended = matches!(update, Update::Ended { .. });
                         if tx.send(update).is_err() || ended {

@@ -55,6 +55,8 @@ pub struct Progress {
     job: JobId,
     state: Mutex<State>,
     sender: broadcast::Sender<Update>,
+    /// The final update, kept for followers that subscribe after it was sent.
+    ended: Mutex<Option<Update>>,
 }
 
 impl Progress {
@@ -76,7 +78,19 @@ impl Progress {
                 last_sent: None,
             }),
             sender,
+            ended: Mutex::new(None),
         }
+    }
+
+    /// Sends the final update and keeps it for late followers.
+    pub fn end(&self, update: Update) {
+        *self.ended.lock().unwrap_or_else(|p| p.into_inner()) = Some(update.clone());
+        self.send(update);
+    }
+
+    /// Returns the final update, once [`Progress::end`] has sent it.
+    pub fn ended(&self) -> Option<Update> {
+        self.ended.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
