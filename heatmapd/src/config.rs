@@ -82,7 +82,7 @@ pub enum SettingsError {
         path: PathBuf,
         /// The key, e.g. `temp_step` or `question_range.end`.
         key: String,
-        /// What is wrong and what is accepted.
+        /// Message naming what is wrong and what is accepted.
         message: String,
     },
 }

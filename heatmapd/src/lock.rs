@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// Why the lock could not be taken.
+/// Error of taking the lock.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another process holds the lock.
@@ -83,7 +83,7 @@ impl PidLock {
 
 impl Drop for PidLock {
     fn drop(&mut self) {
-        // Emptying the file tells readers nobody runs; the lock itself goes with the handle.
+        // An empty file tells readers that no daemon runs. The lock itself is released with the handle.
         let _ = self.file.set_len(0);
         let _ = self.file.unlock();
     }

@@ -124,7 +124,7 @@ pub enum Response {
     Error {
         /// Category, for exit codes.
         kind: ErrorKind,
-        /// What failed and what to do.
+        /// Message naming what failed and what to do next.
         message: String,
     },
     /// Done, nothing to return.
@@ -160,7 +160,7 @@ pub enum Response {
     Settings(SettingsView),
     /// Statistics.
     Stats(StatsReport),
-    /// What a purge removed (or would remove).
+    /// Files a purge removed, or would remove in a dry run.
     Purged(PurgeReport),
     /// A heatmap table.
     Heatmap(HeatmapView),
@@ -193,7 +193,7 @@ pub enum Event {
     },
     /// Progress of an operation that is not a job, such as an evaluation.
     Count {
-        /// What is counted.
+        /// Name of the counted things.
         label: String,
         /// Done so far.
         done: u64,

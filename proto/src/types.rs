@@ -31,7 +31,7 @@ impl std::fmt::Display for BackendKind {
     }
 }
 
-/// How a prompt is sent to the model.
+/// Form in which a prompt is sent to the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PromptMode {
     /// A chat request with the prompt as the user message.
@@ -77,7 +77,7 @@ pub struct JobSpec {
     pub backend: BackendKind,
     /// Base URLs of the servers; work is spread across them.
     pub urls: Vec<String>,
-    /// Model names as the server knows them.
+    /// Model names as the server lists them.
     pub models: Vec<String>,
     /// Temperatures to sample; `None` takes the axis from `settings.json`.
     pub temperatures: Option<Vec<f64>>,
@@ -98,7 +98,7 @@ pub struct JobSpec {
     pub mode: PromptMode,
     /// Template text with a `{prompt}` placeholder, if any.
     pub template: Option<String>,
-    /// Where the template came from, for the record.
+    /// Path of the template as the client gave it, for the record.
     pub template_name: Option<String>,
     /// Stop sequences.
     pub stop: Vec<String>,
@@ -237,7 +237,7 @@ pub struct JobSummary {
     pub counts: Counts,
     /// Counts per model.
     pub per_model: Vec<ModelProgress>,
-    /// Why the job failed, if it did.
+    /// Reason the job failed, if it did.
     pub error: Option<String>,
 }
 
@@ -313,7 +313,7 @@ pub struct HeatmapRow {
     pub counts: Vec<u64>,
 }
 
-/// What one aggregation wrote.
+/// Files and table written by one aggregation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AggregateReport {
     /// Short id in `csv_index.json`, if the heatmap was registered.
@@ -332,7 +332,7 @@ pub struct AggregateReport {
     pub table: HeatmapTable,
 }
 
-/// What `derive` wrote for one heatmap id.
+/// Files written by `derive` for one heatmap id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeriveReport {
     /// The heatmap id.
@@ -346,9 +346,9 @@ pub struct DeriveReport {
 pub struct ModelInfo {
     /// Model name as requests must spell it.
     pub name: String,
-    /// Size on disk in bytes, where the server says.
+    /// Size on disk in bytes, when the server reports it.
     pub size: Option<u64>,
-    /// Model family, where the server says.
+    /// Model family, when the server reports it.
     pub family: Option<String>,
     /// Quantization level, where the server says.
     pub quantization: Option<String>,

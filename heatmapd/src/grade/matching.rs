@@ -10,7 +10,7 @@
 pub struct MatchResult {
     /// Whether an accepted answer matched.
     pub correct: bool,
-    /// Which part of the answer was compared and with what.
+    /// Part of the answer that was compared, and the value it was compared with.
     pub justification: String,
 }
 

@@ -31,7 +31,7 @@ pub struct GradeRecord {
     /// Prompt category.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
-    /// Why the grader decided as it did.
+    /// Reason for the grader's decision.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub justification: Option<String>,
     /// Accepted answers, as in `prompts.csv`.

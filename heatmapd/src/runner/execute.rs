@@ -19,7 +19,7 @@ use crate::layout::{self, write_atomic};
 use crate::prompts::Prompt;
 use crate::store::{ItemOutcome, ItemRow, JobRow, SessionInfo};
 
-/// What every worker of a job shares.
+/// State shared by every worker of a job.
 struct JobContext {
     job: JobRow,
     output: PathBuf,

@@ -32,7 +32,7 @@ pub use progress::{Transition, Update};
 pub struct ApiError {
     /// Category, mapped to the client's exit code.
     pub kind: ErrorKind,
-    /// What failed and what to do.
+    /// Message naming what failed and what to do next.
     pub message: String,
 }
 
@@ -79,7 +79,7 @@ fn average_rate(job: &JobRow, summary: &JobSummary) -> f64 {
     if seconds > 0.0 { ended / seconds } else { 0.0 }
 }
 
-/// What following a job gives.
+/// Result of following a job.
 pub enum Following {
     /// Updates of a job that has not ended.
     Live(tokio::sync::broadcast::Receiver<Update>),

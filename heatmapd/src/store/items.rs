@@ -54,7 +54,7 @@ pub struct ItemRow {
     pub attempts: u32,
 }
 
-/// What happened to an item, recorded in one update.
+/// Outcome of an item, recorded in one update.
 #[derive(Debug, Clone)]
 pub enum ItemOutcome {
     /// The answer was saved.
@@ -81,7 +81,7 @@ pub enum ItemOutcome {
         grade_path: Option<String>,
         /// Accuracy, when graded and scored.
         accuracy: Option<f64>,
-        /// Why grading failed, when it did.
+        /// Reason grading failed, when it did.
         grade_error: Option<String>,
     },
     /// Every attempt failed.
